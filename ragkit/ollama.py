@@ -1,0 +1,509 @@
+"""The Ollama REST client: the only module in ragkit that speaks HTTP.
+
+    >>> client = OllamaClient()                       # OLLAMA_HOST or localhost:11434
+    >>> client.embed(["a text", "another"], "nomic-embed-text").shape
+    (2, 768)
+    >>> for piece in client.chat([{"role": "user", "content": "Hi"}], "llama3.2", stream=True):
+    ...     print(piece, end="")
+
+Every failure leaves as a `RagkitError` (see `errors.py`); `requests` and
+urllib3 exceptions are translated in `_translate` and `_send`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import (
+    BadResponse,
+    ConfigError,
+    ModelNotFound,
+    OllamaError,
+    OllamaUnavailable,
+    RagkitError,
+)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+DEFAULT_PORT = 11434
+DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection
+DEFAULT_READ_TIMEOUT = 300.0  # seconds between bytes: loading a model can take minutes
+DEFAULT_RETRIES = 3  # for refused connections and 502/503/504, never for 4xx
+DEFAULT_BACKOFF = 0.25  # seconds; sleeps 0, 0.5, 1.0 between the retries
+DEFAULT_BATCH_SIZE = 64  # texts per /api/embed request
+RETRY_STATUSES = (502, 503, 504)
+
+Message = Mapping[str, Any]
+
+
+def resolve_host(host: str | None = None) -> str:
+    """Turn what users write in OLLAMA_HOST into a base URL, as Ollama itself reads it.
+
+    Accepts `host`, `host:port`, `:port`, `http://host:port`, `https://host`,
+    IPv6 in brackets and a trailing slash or path; `0.0.0.0` (a bind address)
+    becomes loopback. No scheme means http; no port means 11434, except after
+    an explicit `http://` (80) or `https://` (443), as Ollama does.
+    """
+    raw = (host if host is not None else os.environ.get("OLLAMA_HOST", "")).strip()
+    if not raw:
+        return DEFAULT_HOST
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest, default_port = "http", raw, DEFAULT_PORT
+    else:
+        scheme = scheme.lower()
+        default_port = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT)
+    if scheme not in ("http", "https"):
+        raise ConfigError(
+            f"unsupported scheme in Ollama host {raw!r}",
+            value=raw,
+            hint="Use http://HOST:PORT or https://HOST",
+        )
+    hostport, slash, path = rest.partition("/")
+    if ":" in hostport and _is_ip(hostport):  # a bare IPv6 address such as ::1: no port
+        hostport = f"[{hostport}]"
+    parts = urlsplit(f"//{hostport}")
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ConfigError(
+            f"bad port in Ollama host {raw!r}", value=raw, hint="Use HOST:PORT, e.g. :11434"
+        ) from exc
+    name = _reachable(parts.hostname or "127.0.0.1")
+    suffix = f"/{path}".rstrip("/") if slash else ""
+    return f"{scheme}://{name}:{port}{suffix}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _reachable(hostname: str) -> str:
+    """A bind-all address is not something a client can connect to: use loopback."""
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        return hostname
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def same_model(a: str, b: str) -> bool:
+    """Ollama treats `name` and `name:latest` as one model."""
+    return _with_tag(a) == _with_tag(b)
+
+
+def _with_tag(name: str) -> str:
+    name = name.strip()
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+@dataclass
+class Reply:
+    """A finished chat or generate answer, with Ollama's closing statistics."""
+
+    text: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done_reason(self) -> str | None:
+        return self.stats.get("done_reason")
+
+
+class Stream:
+    """Text pieces of a streaming answer as they arrive; `.reply` once exhausted.
+
+    Iterate it to get `str` pieces. An `{"error": ...}` line, a malformed line,
+    or a dropped connection raise a `RagkitError` from the iteration.
+    """
+
+    def __init__(self, client: OllamaClient, response: requests.Response, key: str, model: str):
+        self._client, self._response, self._key, self._model = client, response, key, model
+        self._pieces: list[str] = []
+        self.reply: Reply | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for event in self._client._events(self._response, self._model):
+                piece = _piece(event, self._key)
+                if piece:
+                    self._pieces.append(piece)
+                    yield piece
+                if event.get("done"):
+                    self.reply = Reply("".join(self._pieces), _stats(event))
+                    return
+            raise OllamaError(
+                "the answer stream ended before Ollama said it was done", url=self._client.base_url
+            )
+        finally:
+            self._response.close()
+
+    @property
+    def text(self) -> str:
+        """What has arrived so far."""
+        return "".join(self._pieces)
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _piece(event: Mapping[str, Any], key: str) -> str:
+    if key == "message":
+        message = event.get("message") or {}
+        return message.get("content") or ""
+    return event.get(key) or ""
+
+
+def _stats(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The closing line's numbers: token counts, durations (ns), done_reason."""
+    skip = {"message", "response", "context", "done", "created_at"}
+    return {k: v for k, v in event.items() if k not in skip}
+
+
+class OllamaClient:
+    """A small, explicit client for Ollama's REST API.
+
+    One `requests.Session` with retries (refused connections and 502/503/504,
+    exponential backoff, never 4xx) and a `(connect, read)` timeout on every call.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        timeout: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.base_url = resolve_host(host)
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.session = requests.Session()
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=False,  # a read timeout is raised as itself, not retried
+            other=0,
+            status=retries,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,
+            backoff_factor=backoff,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=16)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._legacy_embed = False
+        self._dims: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"OllamaClient({self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- metadata ----------------------------------------------------------
+
+    def version(self) -> str:
+        """The server's version string, e.g. `0.6.2`."""
+        return str(self._json("GET", "/api/version").get("version", ""))
+
+    def models(self) -> list[dict[str, Any]]:
+        """The locally available models, as `/api/tags` lists them."""
+        return list(self._json("GET", "/api/tags").get("models") or [])
+
+    def has_model(self, model: str) -> bool:
+        """Whether `model` (with or without `:latest`) has been pulled."""
+        return any(same_model(model, m.get("name") or m.get("model", "")) for m in self.models())
+
+    def show(self, model: str) -> dict[str, Any]:
+        """Model details from `/api/show` (family, context length, capabilities)."""
+        return self._json("POST", "/api/show", {"model": model}, model=model)
+
+    def pull(self, model: str) -> Iterator[dict[str, Any]]:
+        """Pull a model, yielding Ollama's progress events (`status`, `total`, `completed`)."""
+        response = self._send("POST", "/api/pull", {"model": model, "stream": True}, stream=True)
+        try:
+            yield from self._events(response, model=None)
+        except OllamaError as exc:
+            if "does not exist" in exc.message:
+                raise OllamaError(
+                    f"'{model}' is not in the Ollama library ({exc.message})",
+                    url=self.base_url,
+                    hint="Check the model name, e.g. `nomic-embed-text` or `llama3.2`",
+                ) from exc
+            raise
+        finally:
+            response.close()
+
+    # -- embeddings --------------------------------------------------------
+
+    def embed(
+        self, texts: Sequence[str], model: str, *, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Embed texts in batches; returns float32 `(len(texts), dim)`.
+
+        Raises `BadResponse` when the server returns the wrong number of
+        vectors or a dimension that differs from earlier answers.
+        """
+        size = batch_size or self.batch_size
+        batches = [self.embed_batch(texts[i : i + size], model) for i in range(0, len(texts), size)]
+        if not batches:
+            return np.zeros((0, self._dims.get(model, 0)), dtype=np.float32)
+        return np.concatenate(batches) if len(batches) > 1 else batches[0]
+
+    def embed_batch(self, texts: Sequence[str], model: str) -> np.ndarray:
+        """Embed texts in one request (or, on an old server, one request per text)."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self._dims.get(model, 0)), dtype=np.float32)
+        if not self._legacy_embed:
+            try:
+                body = self._json(
+                    "POST", "/api/embed", {"model": model, "input": texts}, model=model
+                )
+                return self._check_vectors(body.get("embeddings"), len(texts), model)
+            except _RouteMissing:
+                self._legacy_embed = True
+        rows = [self._legacy_embedding(text, model) for text in texts]
+        return self._check_vectors(rows, len(texts), model)
+
+    def _legacy_embedding(self, text: str, model: str) -> Any:
+        try:
+            body = self._json(
+                "POST", "/api/embeddings", {"model": model, "prompt": text}, model=model
+            )
+        except _RouteMissing as exc:
+            raise OllamaError(
+                "this server has neither /api/embed nor /api/embeddings",
+                url=self.base_url,
+                hint="Upgrade Ollama, or check that OLLAMA_HOST points at Ollama",
+            ) from exc
+        return body.get("embedding")
+
+    def _check_vectors(self, rows: Any, expected: int, model: str) -> np.ndarray:
+        """Validate the server's vectors: right count, one dimension, same as before."""
+        try:
+            vectors = np.asarray(rows, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise BadResponse(
+                f"{model} returned vectors of uneven length", url=self.base_url
+            ) from exc
+        if vectors.ndim != 2 or vectors.shape[0] != expected or vectors.shape[1] == 0:
+            got = vectors.shape[0] if vectors.ndim == 2 else "no usable"
+            raise BadResponse(
+                f"{model} returned {got} embeddings for {expected} texts", url=self.base_url
+            )
+        known = self._dims.setdefault(model, vectors.shape[1])
+        if vectors.shape[1] != known:
+            raise BadResponse(
+                f"{model} returned {vectors.shape[1]}-dimensional embeddings, "
+                f"earlier {known}-dimensional",
+                url=self.base_url,
+            )
+        if not np.isfinite(vectors).all():
+            raise BadResponse(
+                f"{model} returned embeddings with NaN or infinity", url=self.base_url
+            )
+        return vectors
+
+    # -- chat and generate -------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        model: str,
+        *,
+        stream: bool = False,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | int | None = None,
+        format: str | Mapping[str, Any] | None = None,
+    ) -> Reply | Stream:
+        """`/api/chat`: a `Reply`, or with `stream=True` a `Stream` of text pieces."""
+        payload = {"model": model, "messages": [dict(m) for m in messages]}
+        extras = {"options": options, "keep_alive": keep_alive, "format": format}
+        return self._complete("/api/chat", "message", payload, stream=stream, extras=extras)
+
+    def generate(
+        self,
+        prompt: str,
+        model: str,
+        *,
+        stream: bool = False,
+        system: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        keep_alive: str | int | None = None,
+        format: str | Mapping[str, Any] | None = None,
+    ) -> Reply | Stream:
+        """`/api/generate`: a `Reply`, or with `stream=True` a `Stream` of text pieces."""
+        payload: dict[str, Any] = {"model": model, "prompt": prompt}
+        extras = {"system": system, "options": options, "keep_alive": keep_alive, "format": format}
+        return self._complete("/api/generate", "response", payload, stream=stream, extras=extras)
+
+    def _complete(
+        self,
+        path: str,
+        key: str,
+        payload: dict[str, Any],
+        *,
+        stream: bool,
+        extras: Mapping[str, Any],
+    ) -> Reply | Stream:
+        """Send a chat/generate request; `key` names the field that carries the text."""
+        model = payload["model"]
+        payload["stream"] = stream
+        payload.update({k: (dict(v) if k == "options" else v) for k, v in extras.items() if v})
+        if stream:
+            return Stream(
+                self, self._send("POST", path, payload, stream=True, model=model), key, model
+            )
+        body = self._json("POST", path, payload, model=model)
+        return Reply(_piece(body, key), _stats(body))
+
+    # -- transport ---------------------------------------------------------
+
+    def _json(
+        self, method: str, path: str, payload: Any = None, *, model: str | None = None
+    ) -> dict:
+        response = self._send(method, path, payload, model=model)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise BadResponse(
+                f"{path} answered with something that is not JSON", url=self.base_url
+            ) from exc
+        if not isinstance(body, dict):
+            raise BadResponse(
+                f"{path} answered with a JSON {type(body).__name__}", url=self.base_url
+            )
+        return body
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        stream: bool = False,
+        model: str | None = None,
+    ) -> requests.Response:
+        """One HTTP call with retries; any non-2xx becomes the matching `RagkitError`."""
+        url = self.base_url + path
+        try:
+            response = self.session.request(
+                method, url, json=payload, timeout=self.timeout, stream=stream
+            )
+        except requests.RequestException as exc:
+            raise self._translate(exc) from exc
+        if response.status_code >= 400:
+            try:
+                raise self._status_error(response, path, model)
+            finally:
+                response.close()
+        return response
+
+    def _status_error(self, response: requests.Response, path: str, model: str | None) -> Exception:
+        message = _error_text(response)
+        if response.status_code == 404 and not _is_json(response):
+            return _RouteMissing(path)
+        if model and _says_model_missing(message):
+            return ModelNotFound(model, self.base_url)
+        return OllamaError(
+            message or response.reason, status=response.status_code, url=self.base_url
+        )
+
+    def _events(self, response: requests.Response, model: str | None) -> Iterator[dict[str, Any]]:
+        """Parse an NDJSON stream; an `error` line or a broken connection raises."""
+        try:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError as exc:
+                    raise BadResponse(
+                        f"malformed line in the answer stream: {line[:80]!r}", url=self.base_url
+                    ) from exc
+                if isinstance(event, dict) and "error" in event:
+                    text = str(event["error"])
+                    if model and _says_model_missing(text):
+                        raise ModelNotFound(model, self.base_url)
+                    raise OllamaError(text, url=self.base_url)
+                yield event
+        except requests.RequestException as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: requests.RequestException) -> RagkitError:
+        """The one place where `requests` exceptions become ragkit's."""
+        connect, read = self.timeout
+        if isinstance(exc, requests.ConnectTimeout):
+            return OllamaUnavailable(self.base_url, f"no connection within {connect:g}s")
+        if isinstance(exc, requests.ReadTimeout):
+            return OllamaError(
+                f"no answer from {self.base_url} within {read:g}s",
+                hint="The model may still be loading: try again, or allow a longer timeout",
+                url=self.base_url,
+            )
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return OllamaError(
+                f"the connection to {self.base_url} broke mid-answer", url=self.base_url
+            )
+        if isinstance(exc, requests.ConnectionError):
+            if _broke_mid_answer(exc):
+                return OllamaError(
+                    f"the connection to {self.base_url} broke mid-answer", url=self.base_url
+                )
+            return OllamaUnavailable(self.base_url)
+        return OllamaError(f"request to {self.base_url} failed: {exc}", url=self.base_url)
+
+
+class _RouteMissing(OllamaError):
+    """The server has no such endpoint (an older Ollama, or not Ollama at all)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"the server has no {path} endpoint",
+            status=404,
+            hint="Upgrade Ollama, or check that OLLAMA_HOST points at Ollama",
+        )
+
+
+def _broke_mid_answer(exc: requests.ConnectionError) -> bool:
+    text = str(exc)
+    return "Connection broken" in text or "RemoteDisconnected" in text or "IncompleteRead" in text
+
+
+def _is_json(response: requests.Response) -> bool:
+    return "json" in response.headers.get("Content-Type", "")
+
+
+def _error_text(response: requests.Response) -> str:
+    """Ollama's own error text: the `error` field of a JSON body, else the raw body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:200]
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return json.dumps(body)[:200]
+
+
+def _says_model_missing(message: str) -> bool:
+    lowered = message.lower()
+    return "not found" in lowered and "model" in lowered

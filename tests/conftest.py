@@ -1,0 +1,41 @@
+"""Shared fixtures. The fake Ollama server and environment isolation come first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_ollama import FakeOllama
+
+ISOLATED_ENV = ("OLLAMA_HOST", "RAGKIT_DB", "RAGKIT_EMBED_MODEL", "RAGKIT_CHAT_MODEL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees a real home, a real index or a real Ollama through the environment."""
+    for name in ISOLATED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_DATA_HOME", "xdg"), ("XDG_CONFIG_HOME", "xdg-config")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for var in ("NO_PROXY", "no_proxy"):  # loopback traffic never goes through a proxy
+        monkeypatch.setenv(var, "127.0.0.1,localhost,::1")
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    """A started fake Ollama server (fresh for each test); stopped afterwards."""
+    with FakeOllama() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fake_ollama_session() -> Iterator[FakeOllama]:
+    """One fake Ollama shared by the whole session: call `.reset()` before using it."""
+    with FakeOllama() as server:
+        yield server
