@@ -1,0 +1,576 @@
+"""Turn files into text: which files in a folder are documents, and what they say.
+
+    for path in discover_files(["~/notes"], exclude=["drafts"]):
+        doc = read_document(path, max_bytes=50_000_000)   # raises DocumentError
+
+Plain text and source code are decoded (UTF-8 with or without BOM, UTF-16/32
+with a BOM, else a lenient fallback); HTML is reduced to its visible text with
+paragraph breaks kept; PDFs are read page by page with `pypdf`, and
+`Document.page_starts` records where each page begins in the text. This module
+never chunks or embeds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import io
+import logging
+import os
+import re
+import stat
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragkit.errors import ConfigError, DocumentError
+
+if TYPE_CHECKING:  # pypdf is imported when the first PDF is read
+    from pypdf import PdfReader
+
+log = logging.getLogger(__name__)
+
+_CODE_EXTENSIONS = (
+    ".py .pyi .js .mjs .cjs .jsx .ts .tsx .go .rs .java .kt .kts .scala .swift .c .h"
+    " .cc .cpp .cxx .hh .hpp .hxx .cs .fs .rb .php .pl .pm .lua .r .jl .ex .exs .erl"
+    " .hs .ml .clj .dart .vue .svelte .sh .bash .zsh .fish .ps1 .bat .sql .graphql"
+    " .proto .css .scss .less .mk .cmake .gradle"
+).split()
+_DATA_EXTENSIONS = ".csv .tsv .json .yaml .yml .toml .ini .cfg .conf .xml".split()
+_TEXT_EXTENSIONS = ".txt .text .log .org .tex .adoc .asciidoc .textile .bib".split()
+
+_TYPE_BY_EXTENSION: dict[str, str] = {
+    **dict.fromkeys(_TEXT_EXTENSIONS, "text"),
+    **dict.fromkeys(_DATA_EXTENSIONS, "data"),
+    **dict.fromkeys(_CODE_EXTENSIONS, "code"),
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdx": "markdown",
+    ".rst": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+}
+
+DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
+"""Extensions (lower-case, with the dot) indexed when walking a folder."""
+
+JUNK_DIRS: frozenset[str] = frozenset(
+    {".git", ".hg", ".svn", ".bzr", ".venv", "venv", "node_modules", "__pycache__",
+     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints"}
+)  # fmt: skip
+"""Folder names never walked into (hidden names are skipped as well)."""
+
+BINARY_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Document:
+    path: Path  # absolute, resolved
+    text: str  # the whole extracted text, newlines normalized to "\n"
+    type: str  # "text" | "markdown" | "html" | "pdf" | "rst" | "code" | "data"
+    title: str | None  # first markdown heading / <title> / PDF metadata title
+    page_starts: tuple[int, ...] | None  # PDF: char offset in `text` where page i+1 begins
+
+
+def document_type(path: Path | str) -> str:
+    """The `Document.type` a file gets from its extension ("text" if unknown)."""
+    return _TYPE_BY_EXTENSION.get(Path(path).suffix.lower(), "text")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_document(path: Path | str, *, max_bytes: int | None = None) -> Document:
+    """Read one file into a `Document`; raise `DocumentError` saying why not.
+
+    An empty file gives a Document with `text == ""` (the caller decides what
+    to do with it). Files over `max_bytes` are refused before being read.
+    """
+    path = Path(path).expanduser().resolve()
+    kind = document_type(path)
+    data = _read_bytes(path, max_bytes)
+    if not data:
+        return Document(path, "", kind, None, None)
+    if kind == "pdf":
+        text, page_starts, title = _read_pdf(path, data)
+        return Document(path, text, kind, title, page_starts)
+    text = _normalize_newlines(_decode_text(path, data))
+    if kind == "html":
+        text, title = html_to_text(text)
+    else:
+        title = _markdown_title(text) if kind == "markdown" else None
+        title = _rst_title(text) if kind == "rst" else title
+    return Document(path, text, kind, title, None)
+
+
+def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
+    """The file's bytes, after checking it is a regular file within the limit."""
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise DocumentError(path, "is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise DocumentError(path, "is not a regular file (device, pipe or socket)")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise _too_big(path, info.st_size, max_bytes)
+        with open(path, "rb") as fh:
+            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise DocumentError(path, f"cannot read it ({exc.strerror or exc})") from exc
+    if max_bytes is not None and len(data) > max_bytes:
+        raise _too_big(path, len(data), max_bytes)  # it grew while we looked
+    return data
+
+
+def _too_big(path: Path, size: int, limit: int) -> DocumentError:
+    return DocumentError(
+        path,
+        f"file is {_human_size(size)}, over the {_human_size(limit)} limit",
+        hint="raise --max-file-size or --exclude it",
+    )
+
+
+def _human_size(n: int) -> str:
+    size, unit = float(n), "bytes"
+    for bigger in ("KB", "MB", "GB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+
+
+_BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _decode_text(path: Path, data: bytes) -> str:
+    """Decode by BOM, else UTF-8, else cp1252; refuse binary files."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
+        raise DocumentError(
+            path,
+            "looks like a binary file, not text",
+            hint="--exclude it, or convert it to UTF-8 text if it really is text",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode_mostly_text(data)
+
+
+def _decode_mostly_text(data: bytes) -> str:
+    """Invalid UTF-8: keep UTF-8 if only a few bytes are bad, else read it as cp1252.
+
+    In real UTF-8 almost every non-ASCII byte belongs to a valid sequence; in a
+    legacy (cp1252/Latin-1) file almost none does.
+    """
+    as_utf8 = data.decode("utf-8", errors="replace")
+    bad = as_utf8.count("\ufffd")
+    non_ascii = sum(1 for byte in data if byte >= 0x80)
+    if bad * 4 < non_ascii:
+        return as_utf8
+    return data.decode("cp1252", errors="replace")
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ---------------------------------------------------------------- titles
+
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(['\"]?)(.+?)\1[ \t]*$", re.MULTILINE)
+
+
+def _markdown_title(text: str) -> str | None:
+    """Front-matter `title:`, else the first ATX or setext heading outside code fences."""
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        found = _FRONT_MATTER_TITLE.search(text, 4, end) if end > 0 else None
+        if found:
+            return found.group(2).strip() or None
+    lines = text.split("\n", 2000)[:2000]  # a title sits near the top
+    in_fence = False
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (heading := _ATX_HEADING.match(line)):
+            return heading.group(1).strip() or None
+        elif (
+            not in_fence
+            and line.strip()
+            and i + 1 < len(lines)
+            and _SETEXT_UNDERLINE.match(lines[i + 1])
+            and lines[i + 1].strip()[0] == "="
+        ):
+            return line.strip()
+    return None
+
+
+_RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:._])\1+[ \t]*$")
+
+
+def _rst_title(text: str) -> str | None:
+    """The first reStructuredText section title (a line underlined with punctuation)."""
+    lines = text.split("\n", 2000)[:2000]
+    for i in range(len(lines) - 1):
+        title, under = lines[i].strip(), lines[i + 1]
+        if title and not _RST_ADORNMENT.match(lines[i]) and _RST_ADORNMENT.match(under):
+            if len(under.rstrip()) >= len(title):
+                return title
+    return None
+
+
+# ---------------------------------------------------------------- HTML
+
+_SKIP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object"}
+)
+_PARAGRAPH_TAGS = frozenset(
+    "p h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre"
+    " ul ol dl table figure form fieldset address hr details summary".split()
+)
+_LINE_TAGS = frozenset("div li dt dd tr caption figcaption option legend".split())
+_CELL_TAGS = frozenset({"td", "th"})
+_WHITESPACE = re.compile(r"\s+")
+
+
+def html_to_text(html: str) -> tuple[str, str | None]:
+    """Visible text of an HTML page (blocks become line breaks) and its <title>."""
+    parser = _VisibleTextParser()
+    parser.feed(html)
+    parser.close()
+    return parser.text(), parser.title()
+
+
+class _VisibleTextParser(HTMLParser):
+    """Collect visible text; block tags request line or paragraph breaks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._out: list[str] = []
+        self._pending_breaks = 0  # newlines owed before the next visible text
+        self._skipping: list[str] = []  # open invisible elements
+        self._pre_depth = 0
+        self._title: list[str] | None = None  # collecting while inside <title>
+        self._title_text: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "body" and "head" in self._skipping:
+            self._skipping.remove("head")  # <head> left unclosed
+        if tag in _SKIP_TAGS:
+            self._skipping.append(tag)
+        elif tag == "title" and self._title_text is None and self._skipping in ([], ["head"]):
+            self._title = []
+        elif tag == "br":
+            self._pending_breaks = min(self._pending_breaks + 1, 2)
+        else:
+            self._block_edge(tag)
+            if tag == "pre":
+                self._pre_depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._skipping:
+            del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
+        elif tag == "title" and self._title is not None:
+            self._title_text = _WHITESPACE.sub(" ", "".join(self._title)).strip()
+            self._title = None
+        else:
+            self._block_edge(tag)
+            if tag == "pre" and self._pre_depth:
+                self._pre_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._title is not None:
+            self._title.append(data)
+        elif self._skipping:
+            return
+        elif self._pre_depth:
+            self._write(data)
+        else:
+            self._write_inline(_WHITESPACE.sub(" ", data))
+
+    def _block_edge(self, tag: str) -> None:
+        if tag in _PARAGRAPH_TAGS:
+            self._pending_breaks = 2
+        elif tag in _LINE_TAGS:
+            self._pending_breaks = max(self._pending_breaks, 1)
+        elif tag in _CELL_TAGS and self._out and not self._pending_breaks:
+            self._write_inline(" ")
+
+    def _at_line_start(self) -> bool:
+        return not self._out or self._pending_breaks > 0 or self._out[-1].endswith("\n")
+
+    def _write_inline(self, text: str) -> None:
+        if self._at_line_start():
+            text = text.lstrip(" ")
+        elif text.startswith(" ") and self._out[-1].endswith(" "):
+            text = text[1:]
+        if text:
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        if self._pending_breaks and self._out:
+            self._out[-1] = self._out[-1].rstrip(" ")
+            self._out.append("\n" * self._pending_breaks)
+        self._pending_breaks = 0
+        self._out.append(text)
+
+    def text(self) -> str:
+        return "".join(self._out).strip()
+
+    def title(self) -> str | None:
+        return self._title_text or None
+
+
+# ---------------------------------------------------------------- PDF
+
+
+class _PypdfSilencer:
+    """Mute the `pypdf` logger while any thread reads a PDF.
+
+    Broken files make pypdf log a warning per problem; ragkit reports one
+    `DocumentError` instead. Nested and concurrent uses share one saved level.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved_level = logging.NOTSET
+        self._logger = logging.getLogger("pypdf")
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._saved_level = self._logger.level
+                self._logger.setLevel(logging.CRITICAL + 1)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._logger.setLevel(self._saved_level)
+
+
+_quiet_pypdf = _PypdfSilencer()
+
+
+def _read_pdf(path: Path, data: bytes) -> tuple[str, tuple[int, ...], str | None]:
+    """Text of every page joined by blank lines, where each page starts, and the title."""
+    with _quiet_pypdf():
+        reader = _open_pdf(path, data)
+        title = _pdf_title(reader)
+        page_texts = _pdf_page_texts(path, reader)
+    if not any(text.strip() for text in page_texts):
+        raise DocumentError(
+            path,
+            "PDF has no extractable text (scanned images?)",
+            hint="run OCR on it first, e.g. ocrmypdf",
+        )
+    starts, offset = [], 0
+    for text in page_texts:
+        starts.append(offset)
+        offset += len(text) + 2  # the "\n\n" between pages
+    return "\n\n".join(page_texts), tuple(starts), title
+
+
+def _open_pdf(path: Path, data: bytes) -> PdfReader:
+    """Parse the PDF and unlock it with the empty password if it is encrypted."""
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    encrypted = DocumentError(
+        path,
+        "PDF is encrypted",
+        hint="decrypt it first, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`",
+    )
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise encrypted
+    except DependencyError as exc:  # AES needs the optional `cryptography` package
+        raise encrypted from exc
+    except DocumentError:
+        raise
+    except Exception as exc:  # pypdf raises many types for broken files
+        raise DocumentError(path, f"not a readable PDF ({_describe(exc)})") from exc
+    return reader
+
+
+def _pdf_title(reader: PdfReader) -> str | None:
+    try:
+        title = reader.metadata.title if reader.metadata else None
+    except Exception:  # a broken /Info dictionary only costs the title
+        return None
+    return (str(title).strip() or None) if title else None
+
+
+def _pdf_page_texts(path: Path, reader: PdfReader) -> list[str]:
+    """Extract page by page; a broken page is empty, an all-broken file is an error."""
+    try:
+        pages = list(reader.pages)
+    except Exception as exc:
+        raise DocumentError(path, f"not a readable PDF ({_describe(exc)})") from exc
+    texts: list[str] = []
+    first_error: Exception | None = None
+    for page in pages:
+        try:
+            texts.append(_normalize_newlines(page.extract_text() or "").strip())
+        except Exception as exc:
+            first_error = first_error or exc
+            texts.append("")
+    if first_error is not None and not any(texts):
+        raise DocumentError(path, f"not a readable PDF ({_describe(first_error)})") from first_error
+    return texts
+
+
+def _describe(exc: Exception) -> str:
+    detail = str(exc).strip().split("\n")[0][:200]
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def discover_files(
+    paths: Iterable[Path | str] | Path | str,
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    follow_symlinks: bool = False,
+) -> Iterator[Path]:
+    """Yield the documents under `paths`: absolute, resolved, each once.
+
+    A file named directly is always yielded. A folder is walked depth-first,
+    names sorted within each folder and its files before its subfolders,
+    skipping hidden names and `JUNK_DIRS`. Files count if their extension is
+    in `DEFAULT_EXTENSIONS`, or, when `include` globs are given, if they match
+    one. `exclude` globs drop files and whole folders. Globs are
+    case-insensitive and tried against the path relative to the folder and
+    against the bare name (`*.md`, `drafts`, `docs/old/*`, `**/*.txt`).
+    Symlinked folders are not entered unless `follow_symlinks` is true.
+    Raises `ConfigError` if a path does not exist.
+    """
+    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    roots = [_check_exists(Path(root).expanduser()) for root in roots]
+    rules = _Rules(include, exclude)
+    seen: set[Path] = set()
+    for root in roots:
+        found = _walk(root.resolve(), rules, follow_symlinks) if root.is_dir() else [root.resolve()]
+        for path in found:
+            if path not in seen:
+                seen.add(path)
+                yield path
+
+
+def _check_exists(path: Path) -> Path:
+    if not path.exists():
+        broken = " (a broken symlink)" if path.is_symlink() else ""
+        raise ConfigError(
+            f"{path} does not exist{broken}",
+            value=path,
+            hint="check the spelling, or pass an existing file or folder",
+        )
+    return path
+
+
+class _Rules:
+    """Which names in a walked folder count: extensions, include/exclude globs, junk."""
+
+    def __init__(self, include: Sequence[str] | None, exclude: Sequence[str] | None) -> None:
+        self.include = _normalize_globs(include)
+        self.exclude = _normalize_globs(exclude)
+
+    def keep_dir(self, rel: str, name: str) -> bool:
+        if name.startswith(".") or name in JUNK_DIRS:
+            return False
+        return not _matches(self.exclude, rel, name)
+
+    def keep_file(self, rel: str, name: str) -> bool:
+        if name.startswith(".") or _matches(self.exclude, rel, name):
+            return False
+        if self.include:
+            return _matches(self.include, rel, name)
+        return os.path.splitext(name)[1].lower() in DEFAULT_EXTENSIONS
+
+
+def _normalize_globs(globs: Sequence[str] | None) -> list[str]:
+    if isinstance(globs, str):  # a lone string would otherwise be split into letters
+        globs = [globs]
+    return [glob.lower().replace("\\", "/").rstrip("/") for glob in globs or () if glob]
+
+
+def _matches(globs: list[str], rel: str, name: str) -> bool:
+    rel, name = rel.lower(), name.lower()
+    for glob in globs:
+        bare = glob[3:] if glob.startswith("**/") else glob
+        if fnmatch.fnmatchcase(rel, glob) or fnmatch.fnmatchcase(rel, bare):
+            return True
+        if fnmatch.fnmatchcase(name, bare):
+            return True
+    return False
+
+
+def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
+    """Depth-first walk of `root` (resolved) yielding the resolved files `rules` keep."""
+    prefix = len(os.path.join(root, ""))
+    visited = {_dir_key(root)}
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        subfolders = []
+        for entry in _sorted_entries(folder):
+            rel = entry.path[prefix:].replace(os.sep, "/")
+            if entry.is_dir(follow_symlinks=follow_symlinks):
+                if rules.keep_dir(rel, entry.name) and (
+                    not follow_symlinks or _first_visit(entry.path, visited)
+                ):
+                    subfolders.append(entry.path)
+            elif rules.keep_file(rel, entry.name) and entry.is_file():  # broken links: no
+                path = Path(entry.path)
+                yield path.resolve() if follow_symlinks or entry.is_symlink() else path
+        stack.extend(reversed(subfolders))
+
+
+def _sorted_entries(folder: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda entry: entry.name)
+    except OSError as exc:
+        log.warning("skipping folder %s: %s", folder, exc.strerror or exc)
+        return []
+
+
+def _dir_key(path: Path | str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _first_visit(folder: str, visited: set[tuple[int, int]]) -> bool:
+    """True the first time a folder is reached; guards against symlink loops."""
+    try:
+        key = _dir_key(folder)
+    except OSError:
+        return False
+    if key in visited:
+        return False
+    visited.add(key)
+    return True

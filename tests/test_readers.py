@@ -1,0 +1,366 @@
+"""Tests for ragkit.readers: real files in tmp_path, real PDFs from tests/pdfmaker.py."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ragkit.errors import ConfigError, DocumentError
+from ragkit.readers import (
+    DEFAULT_EXTENSIONS,
+    JUNK_DIRS,
+    Document,
+    discover_files,
+    document_type,
+    html_to_text,
+    read_document,
+)
+from tests.pdfmaker import make_corrupt_pdf, make_encrypted_pdf, make_image_only_pdf, make_pdf
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_plain_text_is_read_with_newlines_normalized(tmp_path):
+    path = write(tmp_path / "notes.txt", b"one\r\ntwo\rthree\nfour")
+    doc = read_document(path)
+    assert doc == Document(path.resolve(), "one\ntwo\nthree\nfour", "text", None, None)
+
+
+def test_utf8_bom_is_dropped(tmp_path):
+    path = write(tmp_path / "bom.txt", b"\xef\xbb\xbfcaf\xc3\xa9")
+    assert read_document(path).text == "café"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_with_bom(tmp_path, encoding):
+    bom = {"utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    path = write(tmp_path / "wide.txt", bom + "naïve\r\n日本語".encode(encoding))
+    assert read_document(path).text == "naïve\n日本語"
+
+
+def test_legacy_cp1252_text_falls_back_instead_of_crashing(tmp_path):
+    path = write(tmp_path / "old.txt", "Café “quoted” – déjà vu".encode("cp1252"))
+    assert read_document(path).text == "Café “quoted” – déjà vu"
+
+
+def test_mostly_utf8_with_one_bad_byte_keeps_utf8(tmp_path):
+    good = "Grüße aus Köln, schöne Straße. " * 5
+    path = write(tmp_path / "mixed.txt", good.encode("utf-8") + b"\xff end")
+    text = read_document(path).text
+    assert text.startswith(good) and text.endswith("\ufffd end")
+
+
+def test_nul_bytes_under_a_text_extension_are_refused(tmp_path):
+    path = write(tmp_path / "image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(100))
+    with pytest.raises(DocumentError) as err:
+        read_document(path)
+    assert err.value.reason == "looks like a binary file, not text"
+    assert err.value.hint and err.value.path == path.resolve()
+
+
+def test_empty_file_gives_empty_document(tmp_path):
+    path = write(tmp_path / "empty.md", b"")
+    assert read_document(path) == Document(path.resolve(), "", "markdown", None, None)
+
+
+def test_max_bytes_refuses_bigger_files_and_allows_equal(tmp_path):
+    path = write(tmp_path / "big.txt", "x" * 2_000_000)
+    with pytest.raises(DocumentError) as err:
+        read_document(path, max_bytes=1_000_000)
+    assert "2.0 MB" in err.value.reason and "1.0 MB" in err.value.reason
+    assert err.value.hint == "raise --max-file-size or --exclude it"
+    assert len(read_document(path, max_bytes=2_000_000).text) == 2_000_000
+
+
+def test_unreadable_paths_raise_document_error_with_os_reason(tmp_path):
+    with pytest.raises(DocumentError, match="No such file"):
+        read_document(tmp_path / "vanished.txt")
+    with pytest.raises(DocumentError, match="is a folder"):
+        read_document(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(DocumentError, match="not a regular file"):
+        read_document(fifo)
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads anything")
+def test_permission_denied(tmp_path):
+    path = write(tmp_path / "secret.txt", "hidden")
+    path.chmod(0)
+    with pytest.raises(DocumentError, match="Permission denied"):
+        read_document(path)
+
+
+def test_types_by_extension_case_insensitive():
+    assert document_type("a.MD") == "markdown"
+    assert document_type("x.HTM") == "html"
+    assert document_type("main.py") == "code"
+    assert document_type("data.csv") == "data"
+    assert document_type("README") == "text"
+    assert {".txt", ".md", ".pdf", ".html", ".rst", ".py", ".json"} <= DEFAULT_EXTENSIONS
+    assert ".jsonl" not in DEFAULT_EXTENSIONS  # data dumps, e.g. sample_corpus/questions.jsonl
+
+
+# ---------------------------------------------------------------- titles
+
+
+def test_markdown_title_is_first_heading_outside_code_fences(tmp_path):
+    text = "intro line\n\n```sh\n# not a title\n```\n\n## Real Title ##\n\n# Later\n"
+    assert read_document(write(tmp_path / "a.md", text)).title == "Real Title"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("---\ntitle: 'From Front Matter'\ntags: [x]\n---\n# Heading\n", "From Front Matter"),
+        ("Setext Title\n============\n\nbody\n", "Setext Title"),
+        ("no heading here\n#hashtag is not one\n", None),
+    ],
+)
+def test_markdown_title_variants(tmp_path, text, title):
+    assert read_document(write(tmp_path / "b.markdown", text)).title == title
+
+
+def test_rst_title(tmp_path):
+    text = "=====\n\nIgnored\n\nThe Guide\n=========\n\nSection\n-------\n"
+    doc = read_document(write(tmp_path / "guide.rst", text))
+    assert (doc.type, doc.title) == ("rst", "The Guide")
+
+
+# ---------------------------------------------------------------- HTML
+
+PAGE = """<!DOCTYPE html>
+<html><head><title> Fish &amp; Chips </title>
+<style>p { color: red }</style><script>var s = "<p>not text</p>";</script>
+<meta charset="utf-8"></head>
+<body><h1>Caf&eacute;&nbsp;menu</h1>
+<p>First   paragraph
+spans <b>two</b> lines &lt;ok&gt;.</p><p>Second<br>line two</p>
+<ul><li>one</li><li>two</li></ul>
+<pre>  keep   this
+    indentation</pre>
+<table><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></table>
+<noscript>enable js</noscript><template><p>hidden template</p></template>
+<svg><title>icon title</title><text>svg text</text></svg>
+<div>tail &#8212; end</div></body></html>"""
+
+
+def test_html_visible_text_only_with_block_breaks(tmp_path):
+    doc = read_document(write(tmp_path / "page.html", PAGE))
+    assert doc.type == "html" and doc.title == "Fish & Chips"
+    assert doc.text == (
+        "Café menu\n\nFirst paragraph spans two lines <ok>.\n\nSecond\nline two\n\n"
+        "one\ntwo\n\n  keep   this\n    indentation\n\na b\nc d\n\ntail — end"
+    )
+    for hidden in ("color", "not text", "enable js", "hidden template", "icon", "svg text"):
+        assert hidden not in doc.text
+
+
+def test_html_unclosed_head_and_no_title():
+    text, title = html_to_text("<html><head><meta x=1><body><p>Hello <i>you</i></p>")
+    assert (text, title) == ("Hello you", None)
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def test_multi_page_pdf_text_pages_and_title(tmp_path):
+    pages = [
+        "Alpha page one (with parens) and a back\\slash.",
+        "Beta page two.\n\nA second paragraph on page two.",
+        "Gamma page three: café.",
+    ]
+    doc = read_document(make_pdf(tmp_path / "three.pdf", pages, title="Three Pages"))
+    assert doc.type == "pdf" and doc.title == "Three Pages"
+    assert doc.page_starts is not None and len(doc.page_starts) == 3
+    assert doc.page_starts[0] == 0
+    bounds = [*doc.page_starts, len(doc.text) + 2]
+    for i, first_word in enumerate(["Alpha", "Beta", "Gamma"]):
+        page_text = doc.text[bounds[i] : bounds[i + 1] - 2]
+        assert page_text.startswith(first_word)
+        assert page_text.split() == pages[i].split()
+    assert doc.text[doc.page_starts[1] - 2 : doc.page_starts[1]] == "\n\n"
+
+
+def test_pdf_without_title_metadata(tmp_path):
+    doc = read_document(make_pdf(tmp_path / "plain.pdf", ["just text"]))
+    assert (doc.title, doc.text, doc.page_starts) == (None, "just text", (0,))
+
+
+def test_pdf_empty_pages_keep_their_offsets(tmp_path):
+    doc = read_document(make_pdf(tmp_path / "gap.pdf", ["first", "", "third"]))
+    assert doc.text == "first\n\n\n\nthird"
+    assert doc.page_starts == (0, 7, 9)
+
+
+def test_encrypted_pdf_is_refused_with_hint(tmp_path):
+    path = make_encrypted_pdf(tmp_path / "locked.pdf", ["top secret"], password="secret")
+    with pytest.raises(DocumentError) as err:
+        read_document(path)
+    assert err.value.reason == "PDF is encrypted"
+    assert "qpdf" in (err.value.hint or "")
+
+
+def test_encrypted_pdf_with_empty_password_is_read(tmp_path):
+    path = make_encrypted_pdf(tmp_path / "open.pdf", ["owner locked only"], password="")
+    assert read_document(path).text == "owner locked only"
+
+
+def test_image_only_pdf_has_no_extractable_text(tmp_path):
+    with pytest.raises(DocumentError) as err:
+        read_document(make_image_only_pdf(tmp_path / "scan.pdf", n_pages=2))
+    assert err.value.reason == "PDF has no extractable text (scanned images?)"
+    assert "ocrmypdf" in (err.value.hint or "")
+
+
+def test_corrupt_pdf_is_one_quiet_document_error(tmp_path, capfd, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(DocumentError) as err:
+        read_document(make_corrupt_pdf(tmp_path / "broken.pdf"))
+    assert err.value.reason.startswith("not a readable PDF (")
+    assert err.value.__cause__ is not None
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+    assert capfd.readouterr().err == ""
+    assert logging.getLogger("pypdf").level == logging.NOTSET  # restored afterwards
+
+
+def test_text_named_pdf_is_not_a_readable_pdf(tmp_path):
+    with pytest.raises(DocumentError, match="not a readable PDF"):
+        read_document(write(tmp_path / "fake.pdf", "just some text, not a PDF"))
+
+
+def test_many_page_pdf_is_read_page_by_page(tmp_path):
+    pages = [f"Page number {i} says word{i}." for i in range(1000)]
+    path = make_pdf(tmp_path / "long.pdf", pages)
+    began = time.perf_counter()
+    doc = read_document(path)
+    elapsed = time.perf_counter() - began
+    assert len(doc.page_starts) == 1000
+    assert doc.text[doc.page_starts[921] :].startswith("Page number 921 says word921.")
+    assert elapsed < 5, f"1000 pages took {elapsed:.1f}s"
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def rel(paths, root: Path) -> list[str]:
+    return [p.relative_to(root.resolve()).as_posix() for p in paths]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for name in [
+        "b.md",
+        "a.txt",
+        "UPPER.PDF",
+        "image.png",
+        "notes/z.rst",
+        "notes/deeper/x.html",
+        "notes/drafts/wip.md",
+        ".hidden.md",
+        ".obsidian/config.md",
+        "node_modules/pkg/readme.md",
+        "venv/lib/site.py",
+        "src/app.py",
+        "src/__pycache__/app.py",
+        "notes/data.log",
+    ]:
+        write(tmp_path / "root" / name, "text")
+    return tmp_path / "root"
+
+
+def test_walk_skips_hidden_junk_and_unknown_in_stable_order(tree):
+    found = rel(discover_files([tree]), tree)
+    assert found == [
+        "UPPER.PDF",
+        "a.txt",
+        "b.md",
+        "notes/data.log",
+        "notes/z.rst",
+        "notes/deeper/x.html",
+        "notes/drafts/wip.md",
+        "src/app.py",
+    ]
+    assert list(discover_files(str(tree))) == list(discover_files([tree]))
+    assert {"node_modules", ".git", "__pycache__", "venv"} <= JUNK_DIRS
+
+
+def test_exclude_drops_files_and_whole_folders(tree):
+    found = rel(discover_files([tree], exclude=["drafts", "*.LOG", "notes/deeper/"]), tree)
+    assert found == ["UPPER.PDF", "a.txt", "b.md", "notes/z.rst", "src/app.py"]
+
+
+def test_include_globs_replace_the_extension_list(tree):
+    assert rel(discover_files([tree], include=["*.png", "notes/*.rst"]), tree) == [
+        "image.png",
+        "notes/z.rst",
+    ]
+    assert rel(discover_files([tree], include=["**/*.md"], exclude=["drafts"]), tree) == ["b.md"]
+
+
+def test_named_files_are_yielded_even_unknown_or_hidden(tree):
+    named = [tree / "image.png", tree / ".hidden.md", tree / "image.png"]
+    assert rel(discover_files(named), tree) == ["image.png", ".hidden.md"]
+
+
+def test_overlapping_roots_yield_each_file_once(tree):
+    found = rel(discover_files([tree / "notes", tree, tree / "a.txt"]), tree)
+    assert found[:4] == [
+        "notes/data.log",
+        "notes/z.rst",
+        "notes/deeper/x.html",
+        "notes/drafts/wip.md",
+    ]
+    assert len(found) == len(set(found)) == 8
+
+
+def test_missing_path_is_a_config_error(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError) as err:
+        list(discover_files([missing]))
+    assert err.value.value == missing and "does not exist" in str(err.value)
+    assert err.value.hint
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlink_loops_do_not_hang_and_file_links_are_followed(tmp_path):
+    root = tmp_path / "root"
+    write(root / "sub" / "doc.md", "x")
+    write(tmp_path / "outside.txt", "y")
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "self").symlink_to(root / "sub", target_is_directory=True)
+    (root / "link.txt").symlink_to(tmp_path / "outside.txt")
+    (root / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    found = list(discover_files([root]))
+    assert found == [(tmp_path / "outside.txt").resolve(), (root / "sub" / "doc.md").resolve()]
+    followed = list(discover_files([root], follow_symlinks=True))
+    assert sorted(followed) == sorted(found)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="newlines in names")
+def test_odd_file_names(tmp_path):
+    names = ["with space.md", "new\nline.txt", "ünïcødé 日本.md", "semi;colon $HOME.txt"]
+    for name in names:
+        write(tmp_path / name, f"content of {name}")
+    found = list(discover_files([tmp_path]))
+    assert sorted(p.name for p in found) == sorted(names)
+    for path in found:
+        assert read_document(path).text == f"content of {path.name}"
