@@ -1,0 +1,615 @@
+"""The index database: one SQLite file, and the only module in ragkit that writes SQL.
+
+    >>> with Store("~/.local/share/ragkit/index.db") as store:
+    ...     store.keyword_search("dome rotation", limit=5)
+
+Tables: `documents`, `chunks` (text, spans and a float32 little-endian embedding
+blob), `chunks_fts` (FTS5 over `chunks.text`, external content, kept in step by
+triggers) and `meta` (schema_version, embed_model, dim, chunk_size,
+chunk_overlap, generation). Every write runs in one ``BEGIN IMMEDIATE``
+transaction and bumps `generation`, the retriever's cache key. `sqlite3` errors
+are translated into `StoreError` at one edge, `_sqlite_errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import sqlite_utils
+
+from .errors import ConfigError, IndexNotFound, RagkitError, StoreError
+
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
+FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
+INSERT_BATCH = 256  # chunk rows per multi-row INSERT (8 parameters each)
+MAX_QUERY_TOKENS = 64  # words kept from a keyword query
+FTS_AUTOMERGE = 16  # fewer, larger FTS5 merges: faster bulk inserts
+
+_TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unicode61
+_ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+_NOT_AN_INDEX_HINT = "Point --db or RAGKIT_DB at an index built by `ragkit index`"
+_REEMBED_HINT = "Rebuild the index with `ragkit index --reembed PATH`"
+
+_FTS_TRIGGERS = {
+    "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+    END""",
+    "chunks_ad": """CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END""",
+    "chunks_au": """CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+    END""",
+}
+
+_M001_TABLES = (
+    """CREATE TABLE documents (
+        id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL,
+        size INTEGER, mtime REAL, type TEXT, title TEXT, indexed_at TEXT)""",
+    """CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+        seq INTEGER, text TEXT NOT NULL, page INTEGER, char_start INTEGER,
+        char_end INTEGER, heading TEXT, embedding BLOB NOT NULL)""",
+    "CREATE INDEX chunks_document_id ON chunks (document_id)",
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, content='chunks', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    "INSERT INTO meta (key, value) VALUES ('generation', '0')",
+)
+
+_SET_META = (
+    "INSERT INTO meta (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+_INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?)"""
+_CHUNK_COLUMNS = "document_id, seq, text, page, char_start, char_end, heading, embedding"
+_CHUNK_ROWS = """SELECT c.id, c.document_id, d.path, d.title, c.seq, c.text, c.page,
+    c.char_start, c.char_end, c.heading
+    FROM chunks c JOIN documents d ON d.id = c.document_id"""
+_KEYWORD_SEARCH = """SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts {join}
+    WHERE chunks_fts MATCH ? {glob} ORDER BY bm25(chunks_fts), chunks_fts.rowid LIMIT ?"""
+_JOIN_DOCUMENTS = (
+    "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
+)
+
+# (words in the sqlite3 message, reason, hint): how `_sqlite_errors` explains a failure
+_KNOWN_ERRORS = (
+    ("not a database", "is not a ragkit index (not an SQLite database)", _NOT_AN_INDEX_HINT),
+    ("locked", "another ragkit process is writing; try again", None),
+    ("readonly", "cannot be written (read-only file or folder)", "Check its permissions"),
+    ("unable to open", "cannot be opened", "Check that its folder exists and is readable"),
+    ("disk is full", "cannot be written: the disk is full", "Free some space, then try again"),
+    ("malformed", "is corrupt", "Restore a backup, or delete it and run `ragkit index` again"),
+    ("closed database", "is closed", "Open a new Store"),
+)
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    """documents, chunks, chunks_fts with its triggers, meta."""
+    for sql in (*_M001_TABLES, *_FTS_TRIGGERS.values()):
+        db.execute(sql)
+    db.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE])
+
+
+MIGRATIONS = (m001_initial,)  # migration i brings the schema to version i + 1
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class ChunkLike(Protocol):
+    """What `replace_document` needs of a chunk (`ragkit.chunking.Chunk` fits)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def page(self) -> int | None: ...
+    @property
+    def heading(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """An indexed document as ingest sees it: enough to skip, replace or prune."""
+
+    id: int
+    path: str
+    hash: str
+    size: int
+    mtime: float
+    type: str | None
+    title: str | None
+    chunks: int
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document about to be written by `Store.replace_document`."""
+
+    path: str
+    hash: str
+    size: int
+    mtime: float
+    type: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A stored chunk with its document's path and title, as the retriever shows it."""
+
+    id: int
+    document_id: int
+    path: str
+    title: str | None
+    seq: int
+    text: str
+    page: int | None
+    start: int
+    end: int
+    heading: str | None
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression for any user string: its words, quoted and OR-ed.
+
+    Quoting strips FTS5 syntax (AND, NEAR, *, ^, -, col:) of meaning. Repeated
+    words count once; at most MAX_QUERY_TOKENS are kept. None when no word is left.
+    """
+    words: dict[str, str] = {}
+    for match in _TOKEN.finditer(unicodedata.normalize("NFC", text)):
+        words.setdefault(match.group().casefold(), match.group())
+        if len(words) >= MAX_QUERY_TOKENS:
+            break
+    return " OR ".join(f'"{word}"' for word in words.values()) or None
+
+
+def _anchor_glob(pattern: str) -> str:
+    """An absolute pattern stays as it is; any other matches anywhere ("*" + pattern)."""
+    if _ABSOLUTE_GLOB.match(pattern):
+        return os.path.expanduser(pattern)
+    return "*" + pattern
+
+
+@lru_cache(maxsize=8)
+def _insert_chunks_sql(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES {values}"
+
+
+def _as_matrix(chunks: Sequence[ChunkLike], embeddings: np.ndarray) -> np.ndarray:
+    """Check embeddings against chunks; return them as C-contiguous little-endian float32."""
+    array = np.asarray(embeddings)
+    if len(chunks) == 0 and array.size == 0:
+        return np.empty((0, 0), dtype="<f4")
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ConfigError(
+            f"embeddings must be a 2-D array (chunks x dim), not shape {array.shape}",
+            value=array.shape,
+        )
+    if array.shape[0] != len(chunks):
+        raise ConfigError(
+            f"{len(chunks)} chunks but {array.shape[0]} embeddings", value=array.shape
+        )
+    matrix = np.ascontiguousarray(array, dtype="<f4")
+    if not np.isfinite(matrix).all():
+        raise ConfigError("embeddings contain NaN or infinite values", value=array.shape)
+    return matrix
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the folder (0700) and an empty database file (0600) before SQLite opens it."""
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError as exc:
+        raise StoreError(
+            path,
+            f"cannot be created ({exc.strerror})",
+            hint="Check that the folder is writable, or pass another --db",
+        ) from exc
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """Translate any sqlite3 error into a StoreError that names the file and a fix."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        message = str(exc).lower()
+        for words, reason, hint in _KNOWN_ERRORS:
+            if words in message:
+                raise StoreError(path, reason, hint=hint) from exc
+        raise StoreError(path, f"SQLite error: {exc}") from exc
+
+
+def _optional_int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+class Store:
+    """The index database. Open it, use it, close it (or use it as a context manager).
+
+    One Store may be shared by threads (calls are serialized); several Stores or
+    processes on one file are fine too: writers queue for up to BUSY_TIMEOUT_MS.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self._lock = threading.RLock()
+        if self.path.is_dir():
+            raise StoreError(self.path, "is a folder, not an index file", hint="Pass a file path")
+        if not self.path.exists():
+            if not create:
+                raise IndexNotFound(self.path)
+            _create_private_file(self.path)
+        with _sqlite_errors(self.path):
+            conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                self.db = sqlite_utils.Database(conn, execute_plugins=False)
+                self._configure()
+                self._migrate()
+            except BaseException:
+                conn.close()
+                raise
+
+    def _configure(self) -> None:
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Switching a new file to WAL can fail with "locked" at once (no busy wait)
+        # while another connection is switching it too: retry until the timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+
+    def _schema_version(self) -> int:
+        """0 for an empty file; refuses SQLite files that some other program made."""
+        tables, row = self.db.table_names(), None
+        if "meta" in tables:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None and tables:
+            raise StoreError(
+                self.path,
+                "is an SQLite database, but not a ragkit index",
+                hint=_NOT_AN_INDEX_HINT,
+            )
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION, once, even with several openers at once."""
+        version = self._schema_version()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                self.path,
+                f"has schema version {version}; this ragkit knows up to {SCHEMA_VERSION}",
+                hint="upgrade ragkit (`pip install -U ragkit`)",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            version = self._schema_version()  # again, now that we hold the write lock
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(self.db)
+                conn.execute(_SET_META, ("schema_version", str(number)))
+
+    # -- plumbing ---------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error."""
+        with self._lock, _sqlite_errors(self.path):
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query inside sees the same snapshot."""
+        with self._lock, _sqlite_errors(self.path):
+            conn = self.db.conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock, _sqlite_errors(self.path):
+            return self.db.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _bump_generation(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        try:
+            documents, chunks = self.counts()
+            model, dim = self.embed_model, self.dim
+        except RagkitError:
+            return f"<Store {self.path} (closed)>"
+        about = f", {model} {dim}d" if model and dim else ""
+        return f"<Store {self.path}: {documents} documents, {chunks} chunks{about}>"
+
+    # -- meta -------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        """Every meta key and value, as stored (strings)."""
+        return dict(self._rows("SELECT key, value FROM meta"))
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write transaction that changes what search sees; 0 when new."""
+        return int(self.meta().get("generation", 0))
+
+    @property
+    def embed_model(self) -> str | None:
+        """The embedding model the index was built with, if any."""
+        return self.meta().get("embed_model")
+
+    @property
+    def dim(self) -> int | None:
+        """The embedding dimension, if the index has one yet."""
+        return _optional_int(self.meta().get("dim"))
+
+    def set_index_params(
+        self, *, embed_model: str, dim: int, chunk_size: int, chunk_overlap: int
+    ) -> None:
+        """Record what builds the index. Changing dim while chunks are stored is refused."""
+        if dim <= 0:
+            raise ConfigError(f"embedding dimension must be positive, not {dim}", value=dim)
+        numbers = {"dim": dim, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        wanted = {"embed_model": embed_model, **{k: str(int(v)) for k, v in numbers.items()}}
+        with self._write() as conn:
+            current = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if current.get("dim") not in (None, str(dim)) and self._has_chunks(conn):
+                raise StoreError(
+                    self.path,
+                    f"holds {current['dim']}-d embeddings, not {dim}-d",
+                    hint=_REEMBED_HINT,
+                )
+            changed = [(k, v) for k, v in wanted.items() if current.get(k) != v]
+            if changed:
+                conn.executemany(_SET_META, changed)
+                self._bump_generation(conn)
+
+    @staticmethod
+    def _has_chunks(conn: sqlite3.Connection) -> bool:
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0])
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)."""
+        row = self._rows("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)")
+        return row[0][0], row[0][1]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, meta and size on disk, for `ragkit status`."""
+        documents, chunks = self.counts()
+        meta = self.meta()
+        wal = Path(f"{self.path}-wal")
+        size = self.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+        numbers = ("dim", "chunk_size", "chunk_overlap", "generation", "schema_version")
+        return {
+            "path": str(self.path),
+            "documents": documents,
+            "chunks": chunks,
+            "embed_model": meta.get("embed_model"),
+            **{key: _optional_int(meta.get(key)) for key in numbers},
+            "size_bytes": size,
+        }
+
+    # -- documents --------------------------------------------------------------
+
+    def documents(self) -> dict[str, DocumentInfo]:
+        """Every indexed document, keyed by path, with its chunk count."""
+        rows = self._rows(
+            """SELECT d.id, d.path, d.hash, d.size, d.mtime, d.type, d.title,
+                (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)
+            FROM documents d ORDER BY d.path"""
+        )
+        return {row[1]: DocumentInfo(*row) for row in rows}
+
+    def replace_document(
+        self, doc: NewDocument, chunks: Sequence[ChunkLike], embeddings: np.ndarray
+    ) -> int:
+        """Write doc and its chunks in place of any earlier version, in one transaction.
+
+        Row i of `embeddings` belongs to chunks[i]. Zero chunks is fine (the file
+        is still recorded). Returns the new document id.
+        """
+        matrix = _as_matrix(chunks, embeddings)
+        with self._write() as conn:
+            self._check_dim(conn, matrix)
+            conn.execute("DELETE FROM documents WHERE path = ?", (doc.path,))
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            values = (doc.path, doc.hash, doc.size, doc.mtime, doc.type, doc.title, now)
+            doc_id = conn.execute(_INSERT_DOCUMENT, values).lastrowid
+            self._insert_chunks(conn, doc_id, chunks, matrix)
+            self._bump_generation(conn)
+        return doc_id
+
+    def _check_dim(self, conn: sqlite3.Connection, matrix: np.ndarray) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+        if row is not None and len(matrix) and matrix.shape[1] != int(row[0]):
+            raise StoreError(
+                self.path,
+                f"holds {row[0]}-d embeddings; refusing {matrix.shape[1]}-d ones",
+                hint=_REEMBED_HINT,
+            )
+
+    @staticmethod
+    def _insert_chunks(
+        conn: sqlite3.Connection, doc_id: int, chunks: Sequence[ChunkLike], matrix: np.ndarray
+    ) -> None:
+        """Insert INSERT_BATCH rows per statement.
+
+        One statement per row would make FTS5 flush a segment per row (every
+        statement opens a savepoint), which is several times slower.
+        """
+        blob, width = matrix.tobytes(), matrix.shape[1] * 4
+        params: list[Any] = []
+        for i, c in enumerate(chunks):
+            embedding = blob[i * width : (i + 1) * width]
+            params += (doc_id, c.seq, c.text, c.page, c.start, c.end, c.heading, embedding)
+        step = 8 * INSERT_BATCH
+        full = len(chunks) // INSERT_BATCH
+        if full:
+            batches = (params[k * step : (k + 1) * step] for k in range(full))
+            conn.executemany(_insert_chunks_sql(INSERT_BATCH), batches)
+        if rest := params[full * step :]:
+            conn.execute(_insert_chunks_sql(len(rest) // 8), rest)
+
+    def update_document_stat(self, path: str, *, size: int, mtime: float) -> None:
+        """Record a new size and mtime for unchanged content (no generation bump)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE documents SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path)
+            )
+
+    def delete_documents(self, paths: Iterable[str]) -> int:
+        """Delete these documents and their chunks in one transaction; return how many."""
+        params = [(path,) for path in paths]
+        if not params:
+            return 0
+        with self._write() as conn:
+            deleted = conn.executemany("DELETE FROM documents WHERE path = ?", params).rowcount
+            if deleted:
+                self._bump_generation(conn)
+        return deleted
+
+    def clear(self) -> None:
+        """Remove every document and chunk, and forget embed_model and dim (for --reembed)."""
+        with self._write() as conn:
+            # Emptying the FTS index at once beats a 'delete' per chunk from the trigger.
+            conn.execute("DROP TRIGGER chunks_ad")
+            conn.execute("DELETE FROM chunks")
+            conn.execute("DELETE FROM documents")
+            conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
+            conn.execute(_FTS_TRIGGERS["chunks_ad"])
+            conn.execute("DELETE FROM meta WHERE key IN ('embed_model', 'dim')")
+            self._bump_generation(conn)
+
+    # -- reads for retrieval ----------------------------------------------------
+
+    def load_embeddings(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, chunk ids int64 (n,), embeddings float32 (n, dim)), ordered by id.
+
+        One read transaction, so generation and rows agree. Blobs are copied in
+        batches of FETCH_BATCH straight into one preallocated matrix.
+        """
+        with self._read() as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            generation = int(meta.get("generation", 0))
+            n, width = conn.execute(
+                "SELECT count(*), (SELECT length(embedding) FROM chunks LIMIT 1) FROM chunks"
+            ).fetchone()
+            if n == 0:
+                dim = _optional_int(meta.get("dim")) or 0
+                return generation, np.empty(0, np.int64), np.empty((0, dim), np.float32)
+            ids, matrix = np.empty(n, np.int64), np.empty((n, width // 4), np.float32)
+            cursor = conn.execute("SELECT id, embedding FROM chunks ORDER BY id")
+            done = 0
+            while batch := cursor.fetchmany(FETCH_BATCH):
+                self._copy_batch(batch, ids, matrix, done)
+                done += len(batch)
+        return generation, ids, matrix
+
+    def _copy_batch(self, batch: list[tuple], ids: np.ndarray, matrix: np.ndarray, at: int) -> None:
+        end = at + len(batch)
+        ids[at:end] = [row[0] for row in batch]
+        joined = b"".join([row[1] for row in batch])
+        if len(joined) != matrix.shape[1] * 4 * len(batch):
+            raise StoreError(self.path, "holds embeddings of different sizes", hint=_REEMBED_HINT)
+        matrix[at:end] = np.frombuffer(joined, dtype="<f4").reshape(len(batch), -1)
+
+    def chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
+        """The chunks with these ids, in the order given; unknown ids are skipped."""
+        wanted = [int(i) for i in ids]
+        if not wanted:
+            return []
+        rows = self._rows(
+            f"{_CHUNK_ROWS} WHERE c.id IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+        )
+        found = {row[0]: ChunkRow(*row) for row in rows}
+        return [found[i] for i in wanted if i in found]
+
+    def chunk_ids_matching(self, path_glob: str) -> np.ndarray:
+        """Ids (int64, ascending) of chunks whose document path matches a GLOB pattern.
+
+        A pattern that does not start at the root matches anywhere in the path,
+        so "*.md" and "notes/*" work. Case-sensitive, like GLOB.
+        """
+        rows = self._rows(
+            """SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id
+            WHERE d.path GLOB ? ORDER BY c.id""",
+            (_anchor_glob(path_glob),),
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+
+    def keyword_search(
+        self, query: str, limit: int = 50, *, path_glob: str | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) best first, for any user string; [] if it has no words."""
+        match = fts_query(query)
+        if match is None or limit <= 0:
+            return []
+        if path_glob is None:
+            rows = self._rows(_KEYWORD_SEARCH.format(join="", glob=""), (match, limit))
+        else:
+            sql = _KEYWORD_SEARCH.format(join=_JOIN_DOCUMENTS, glob="AND d.path GLOB ?")
+            rows = self._rows(sql, (match, _anchor_glob(path_glob), limit))
+        return [(row[0], row[1]) for row in rows]
