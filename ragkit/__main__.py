@@ -1,0 +1,5 @@
+"""`python -m ragkit` is the `ragkit` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,324 @@
+"""The indexing pipeline: find files, skip what is unchanged, read, chunk,
+embed in batches with a few requests in flight, and store each document in
+one transaction. It never prints: progress goes to an optional callback.
+
+    >>> with Store("index.db") as store:
+    ...     summary = Ingester(store, OllamaClient()).run(["~/notes"])
+    >>> print(summary)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
+from .config import embed_model as default_embed_model
+from .embedmodels import profile_for
+from .errors import BadResponse, DocumentError, IndexMismatch
+from .ollama import OllamaClient, same_model
+from .readers import Document, discover_files, read_document
+from .store import DocumentInfo, NewDocument, Store
+from .vectors import VectorCache
+
+DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
+DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
+HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
+
+
+@dataclass
+class IngestSummary:
+    """What one indexing run did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    chunks_added: int = 0
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> int:
+        return self.new + self.changed + self.unchanged + len(self.failed)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["failed"] = [{"path": path, "reason": reason} for path, reason in self.failed]
+        return data
+
+    def __str__(self) -> str:
+        return (
+            f"{self.files} files: {self.new} new, {self.changed} changed, "
+            f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} failed; "
+            f"{self.chunks_added} chunks added in {self.seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report, sent after each file is settled (stored, skipped or failed)."""
+
+    files_done: int
+    files_total: int
+    chunks_done: int
+    path: str
+
+
+@dataclass
+class _Pending:
+    """A document whose chunks are out being embedded."""
+
+    record: NewDocument
+    chunks: list[Chunk]
+    vectors: list[np.ndarray | None]
+    missing: int
+    is_new: bool
+
+
+class Ingester:
+    """Indexes files into a `Store` through an `OllamaClient`."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: OllamaClient,
+        *,
+        embed_model: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        overlap: int = DEFAULT_OVERLAP,
+        max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        batch_size: int | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.embed_model = default_embed_model(embed_model)
+        self.profile = profile_for(self.embed_model)
+        self.chunk_size = min(chunk_size, self.profile.max_chunk_chars)
+        self.overlap = min(overlap, self.chunk_size // 2 - 1)
+        self.max_file_size = max_file_size
+        self.batch_size = batch_size or client.batch_size
+        self.concurrency = max(1, concurrency)
+
+    def run(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        prune: bool = True,
+        reembed: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> IngestSummary:
+        """Bring the index in step with `paths` (files or folders); see `IngestSummary`."""
+        started = time.perf_counter()
+        roots = [Path(p).expanduser().resolve() for p in paths]
+        self._check_model(reembed)
+        files = list(discover_files(roots, include=include, exclude=exclude))
+        run = _Run(self, len(files), on_progress)
+        run.index_files(files)
+        if prune:
+            run.summary.removed = self._prune(roots, files, run.failed_paths)
+        if run.summary.new or run.summary.changed or run.summary.removed:
+            VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
+        run.summary.seconds = time.perf_counter() - started
+        return run.summary
+
+    def _check_model(self, reembed: bool) -> None:
+        """Refuse to mix embedding models in one index, unless asked to rebuild."""
+        indexed_with = self.store.embed_model
+        if indexed_with and not same_model(indexed_with, self.embed_model):
+            if not reembed:
+                raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
+            self.store.clear()
+        elif reembed:
+            self.store.clear()
+
+    def _prune(self, roots: list[Path], files: list[Path], failed: set[str]) -> int:
+        """Remove indexed documents under `roots` that are no longer there."""
+        present = {str(f) for f in files} | failed
+        gone = [
+            path
+            for path in self.store.documents()
+            if path not in present and any(_is_under(Path(path), root) for root in roots)
+        ]
+        return self.store.delete_documents(gone) if gone else 0
+
+    def embed_text(self, chunk: Chunk) -> str:
+        """What is sent to the model for a chunk: task prefix, heading path, text."""
+        heading = f"{chunk.heading[:HEADING_CONTEXT_CHARS]}\n" if chunk.heading else ""
+        return f"{self.profile.document_prefix}{heading}{chunk.text}"
+
+
+class _Run:
+    """The state of one `Ingester.run`: a window of embedding requests in flight
+    and the documents waiting for their vectors, written in the order they finish."""
+
+    def __init__(self, ingester: Ingester, total: int, on_progress) -> None:
+        self.ing = ingester
+        self.total = total
+        self.on_progress = on_progress
+        self.summary = IngestSummary()
+        self.failed_paths: set[str] = set()
+        self.known: dict[str, DocumentInfo] = ingester.store.documents()
+        self.files_done = 0
+        self.queue: deque[tuple[_Pending, int]] = deque()  # chunks not yet sent
+        self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
+
+    def index_files(self, files: list[Path]) -> None:
+        with ThreadPoolExecutor(self.ing.concurrency, thread_name_prefix="ragkit-embed") as pool:
+            try:
+                for path in files:
+                    self._take(path)
+                    self._pump(pool, final=False)
+                self._pump(pool, final=True)
+            except BaseException:
+                for future in self.in_flight:
+                    future.cancel()
+                raise
+
+    def _take(self, path: Path) -> None:
+        """Settle one file now (unchanged, empty, failed) or queue its chunks."""
+        try:
+            stat = path.stat()
+            if self.ing.max_file_size is not None and stat.st_size > self.ing.max_file_size:
+                read_document(path, max_bytes=self.ing.max_file_size)  # raises, naming the limit
+            digest = _file_hash(path)
+            previous = self.known.get(str(path))
+            if previous is not None and previous.hash == digest:
+                if previous.mtime != stat.st_mtime or previous.size != stat.st_size:
+                    self.ing.store.update_document_stat(
+                        str(path), size=stat.st_size, mtime=stat.st_mtime
+                    )
+                self.summary.unchanged += 1
+                return self._settled(path)
+            document = read_document(path, max_bytes=self.ing.max_file_size)
+        except DocumentError as exc:
+            return self._failed(path, exc.reason)
+        except OSError as exc:
+            return self._failed(path, exc.strerror or str(exc))
+        record = _record(document, digest, stat)
+        chunks = self._chunk(document)
+        pending = _Pending(record, chunks, [None] * len(chunks), len(chunks), previous is None)
+        if not chunks:
+            return self._store(pending)
+        self.queue.extend((pending, i) for i in range(len(chunks)))
+
+    def _chunk(self, document: Document) -> list[Chunk]:
+        return chunk_text(
+            document.text,
+            size=self.ing.chunk_size,
+            overlap=self.ing.overlap,
+            page_starts=document.page_starts,
+            markdown=document.type == "markdown",
+        )
+
+    def _pump(self, pool: ThreadPoolExecutor, *, final: bool) -> None:
+        """Send full batches while there is room; collect finished ones.
+
+        While files remain, only full batches go out and we wait only when the
+        window is full; at the end everything is sent and awaited."""
+        size, window = self.ing.batch_size, self.ing.concurrency * 2
+        while True:
+            while self.queue and len(self.in_flight) < window:
+                if len(self.queue) < size and not final:
+                    break
+                batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
+                texts = [self.ing.embed_text(p.chunks[i]) for p, i in batch]
+                future = pool.submit(self.ing.client.embed_batch, texts, self.ing.embed_model)
+                self.in_flight[future] = batch
+            must_wait = len(self.in_flight) >= window or (final and (self.in_flight or self.queue))
+            if not self.in_flight:
+                return
+            done, _ = wait(
+                self.in_flight, timeout=None if must_wait else 0, return_when=FIRST_COMPLETED
+            )
+            for future in done:
+                self._collect(future)
+            if not must_wait and not done:
+                return
+
+    def _collect(self, future: Future) -> None:
+        batch = self.in_flight.pop(future)
+        vectors = future.result()  # an Ollama failure ends the run here, nothing half-written
+        indexed_dim = self.ing.store.dim
+        if indexed_dim is not None and vectors.shape[1] != indexed_dim:
+            raise BadResponse(
+                f"{self.ing.embed_model} now returns {vectors.shape[1]}-dimensional embeddings, "
+                f"but the index holds {indexed_dim}-dimensional ones",
+                hint="Rebuild the index with `ragkit index --reembed PATH`",
+            )
+        if indexed_dim is None:
+            self.ing.store.set_index_params(
+                embed_model=self.ing.embed_model,
+                dim=vectors.shape[1],
+                chunk_size=self.ing.chunk_size,
+                chunk_overlap=self.ing.overlap,
+            )
+        for (pending, index), vector in zip(batch, vectors, strict=True):
+            pending.vectors[index] = vector
+            pending.missing -= 1
+            if pending.missing == 0:
+                self._store(pending)
+
+    def _store(self, pending: _Pending) -> None:
+        dim = self.ing.store.dim or 0
+        vectors = np.stack(pending.vectors) if pending.vectors else np.zeros((0, dim), np.float32)
+        self.ing.store.replace_document(pending.record, pending.chunks, vectors)
+        if pending.is_new:
+            self.summary.new += 1
+        else:
+            self.summary.changed += 1
+        self.summary.chunks_added += len(pending.chunks)
+        self._settled(Path(pending.record.path))
+
+    def _failed(self, path: Path, reason: str) -> None:
+        self.summary.failed.append((str(path), reason))
+        self.failed_paths.add(str(path))
+        self._settled(path)
+
+    def _settled(self, path: Path) -> None:
+        self.files_done += 1
+        if self.on_progress:
+            self.on_progress(
+                Progress(self.files_done, self.total, self.summary.chunks_added, str(path))
+            )
+
+
+def _record(document: Document, digest: str, stat: os.stat_result) -> NewDocument:
+    return NewDocument(
+        path=str(document.path),
+        hash=digest,
+        size=stat.st_size,
+        mtime=stat.st_mtime,
+        type=document.type,
+        title=document.title,
+    )
+
+
+def _file_hash(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def index_paths(
+    store: Store, client: OllamaClient, paths: Iterable[str | os.PathLike[str]], **options
+) -> IngestSummary:
+    """Index `paths` into `store`: `Ingester(store, client, ...).run(paths, ...)` in one call."""
+    run_keys = {"include", "exclude", "prune", "reembed", "on_progress"}
+    run_options = {k: v for k, v in options.items() if k in run_keys}
+    ingester_options = {k: v for k, v in options.items() if k not in run_keys}
+    return Ingester(store, client, **ingester_options).run(paths, **run_options)
