@@ -1,0 +1,429 @@
+"""Search an index by meaning (vectors), by words (FTS5 BM25), or both fused.
+
+    >>> retriever = Retriever()                 # RAGKIT_DB, else the default index
+    >>> hits = retriever.search("how do I rotate the dome?", k=3)
+    >>> hits[0].path, hits[0].page, hits[0].score
+
+Vector search is one matrix-vector product over the cached, normalized
+embedding matrix (`vectors.VectorCache`) and an `np.argpartition`; keyword
+search is the store's FTS5 BM25; `hybrid` (the default) merges the two
+rankings by reciprocal rank fusion. `top_k` and `reciprocal_rank_fusion` are
+pure functions, usable on their own.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import config
+from .embedmodels import profile_for
+from .errors import BadResponse, ConfigError, IndexMismatch
+from .ollama import OllamaClient, same_model
+from .vectors import VectorCache
+
+if TYPE_CHECKING:
+    from .store import ChunkRow, Store
+
+MODES = ("hybrid", "vector", "keyword")
+RRF_K0 = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
+MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
+POOL_FACTOR = 4  # ...and at least this many times k
+SNIPPET_CHARS = 200
+MAX_CACHED_GLOBS = 16  # path masks kept per retriever
+_STOPWORDS = frozenset(
+    "a an and are as at be by do does for from how i in is it of on or the this to was "
+    "what when where which who why with".split()
+)
+
+
+# -- pure helpers ----------------------------------------------------------
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` highest scores, best first (ties: lower index first).
+
+        >>> top_k(np.array([0.1, 0.9, 0.5, 0.9]), 3)
+        array([1, 3, 2])
+
+    `np.argpartition` finds the k in linear time; only those k are sorted.
+    """
+    n = scores.shape[0]
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    candidates = np.arange(n) if k == n else np.argpartition(scores, n - k)[n - k :]
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order]
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k0: int = RRF_K0
+) -> list[tuple[int, float]]:
+    """Merge rankings (ids, best first) into one: each id scores sum(1 / (k0 + rank)).
+
+        >>> reciprocal_rank_fusion([[1, 2, 3], [3, 1]])   # rank is 1-based
+        [(1, 0.0325...), (3, 0.0322...), (2, 0.0161...)]
+
+    Ties keep the order in which ids were first seen (first ranking first).
+    """
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k0 + rank)
+    return sorted(fused.items(), key=lambda pair: -pair[1])
+
+
+def display_path(path: str) -> str:
+    """`path` relative to the current folder when it lies under it, else unchanged."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return path
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a query worth highlighting: lowercased, no stopwords, no repeats."""
+    words = re.findall(r"\w+", query.lower())
+    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS and len(w) > 1))
+
+
+def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """`(start, end)` of the words in `text` that begin with a query term."""
+    terms = sorted(query_terms(query), key=len, reverse=True)
+    if not terms:
+        return []
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, terms)) + r")\w*", re.IGNORECASE)
+    return [match.span() for match in pattern.finditer(text)]
+
+
+def snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
+    """About `width` characters of `text` (whitespace collapsed) around the stretch
+    where most distinct query terms occur; `…` marks a cut."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    start = max(0, _densest(flat, query, width) - width // 5)
+    if start and (space := flat.find(" ", start, start + 30)) != -1:
+        start = space + 1
+    end = start + width
+    if end >= len(flat):
+        start, end = max(0, len(flat) - width), len(flat)
+    elif (space := flat.rfind(" ", end - 30, end)) != -1:
+        end = space
+    return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
+def _densest(text: str, query: str, width: int) -> int:
+    """Where the window of `width` chars holding the most distinct query terms begins."""
+    terms = query_terms(query)
+    found = sorted(
+        (match.start(), i)
+        for i, term in enumerate(terms)
+        for match in re.finditer(r"\b" + re.escape(term), text, re.IGNORECASE)
+    )
+    best, best_at = 0, 0
+    for first, (position, _) in enumerate(found):
+        inside = set()
+        for pos, term in found[first:]:
+            if pos >= position + width:
+                break
+            inside.add(term)
+        if len(inside) > best:
+            best, best_at = len(inside), position
+    return best_at
+
+
+# -- results ---------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk. `score` is the ranking score of the search mode used
+    (cosine for vector, BM25 for keyword, the fused score for hybrid); the
+    per-method scores and 1-based ranks are None where that method did not find it."""
+
+    chunk_id: int
+    path: str
+    text: str
+    score: float
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+    seq: int | None = None
+    heading: str | None = None
+    title: str | None = None
+    vector_score: float | None = None
+    vector_rank: int | None = None
+    keyword_score: float | None = None
+    keyword_rank: int | None = None
+
+    @property
+    def source(self) -> str:
+        """`notes/dome.md`, or `manual.pdf:3` for a page of a PDF."""
+        where = display_path(self.path)
+        return f"{where}:{self.page}" if self.page is not None else where
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        text = " ".join(self.text.split())
+        text = text if len(text) <= 60 else text[:59] + "…"
+        return f"<Hit {self.source} {self.score:.4g} {text!r}>"
+
+
+class Hits(list):
+    """A ranked list of `Hit`s that shows itself as a table in Jupyter."""
+
+    def __init__(self, hits: Iterable[Hit] = (), query: str | None = None) -> None:
+        super().__init__(hits)
+        self.query = query
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Hits(item, self.query) if isinstance(index, slice) else item
+
+    def texts(self) -> list[str]:
+        return [hit.text for hit in self]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [hit.to_dict() for hit in self]
+
+    def __repr__(self) -> str:
+        about = f" for {self.query!r}" if self.query else ""
+        lines = [f"<Hits: {len(self)}{about}>"]
+        lines += [f"  {rank}. {hit!r}" for rank, hit in enumerate(self, start=1)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "<tr><th>#</th><th>score</th><th>source</th><th>text</th></tr>"
+        rows = [
+            f"<tr><td>{rank}</td><td>{hit.score:.4g}</td><td>{html.escape(hit.source)}</td>"
+            f"<td style='text-align:left'>{self._html_text(hit.text)}</td></tr>"
+            for rank, hit in enumerate(self, start=1)
+        ]
+        return f"<table>{head}{''.join(rows)}</table>"
+
+    def _html_text(self, text: str) -> str:
+        shown = snippet(text, self.query or "")
+        out, at = [], 0
+        for start, end in highlight_spans(shown, self.query or ""):
+            out += [html.escape(shown[at:start]), f"<mark>{html.escape(shown[start:end])}</mark>"]
+            at = end
+        return "".join(out) + html.escape(shown[at:])
+
+
+# -- the retriever ---------------------------------------------------------
+
+
+class Retriever:
+    """Searches one index; reloads its vectors only when the index changed.
+
+        >>> retriever = Retriever("index.db")
+        >>> retriever.search("dome rotation", k=3, mode="hybrid", path="*.md")
+        >>> retriever.search_vector(retriever.embed_query("dome rotation"), k=3)
+
+    A missing index raises `IndexNotFound`; an `embed_model` other than the one
+    the index was built with raises `IndexMismatch`. An empty index finds nothing.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | None = None,
+        *,
+        client: OllamaClient | None = None,
+        embed_model: str | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self._owns_store = store is None
+        if store is None:
+            from .store import Store  # sqlite-utils is imported on first use only
+
+            store = Store(config.db_path(db), create=False)
+        self.store = store
+        self._requested_model = embed_model
+        try:
+            self._index_model()  # a mismatch fails here, not at the first search
+        except BaseException:
+            self.close()
+            raise
+        self.client = client or OllamaClient()
+        self.vectors = VectorCache(store)
+        self._selections: dict[tuple[int | None, str], np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return f"<Retriever {self.store.path} {self.store.embed_model or '(empty)'}>"
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the index database, if this retriever opened it."""
+        if self._owns_store:
+            self.store.close()
+
+    @property
+    def embed_model(self) -> str:
+        """The index's embedding model (or, for an empty index, the configured one)."""
+        return self._index_model() or config.embed_model(self._requested_model)
+
+    def _index_model(self) -> str | None:
+        """The model the index was built with; `IndexMismatch` if another was asked for."""
+        indexed, wanted = self.store.embed_model, self._requested_model
+        if indexed and wanted and not same_model(indexed, wanted):
+            raise IndexMismatch(indexed, wanted, self.store.path)
+        return indexed
+
+    def search(
+        self, query: str, k: int = 5, *, mode: str = "hybrid", path: str | None = None
+    ) -> Hits:
+        """The `k` best chunks for `query`; `mode` is hybrid, vector or keyword, `path`
+        an optional glob over file paths (`"*.md"`, `"notes/*"`)."""
+        query, k, mode = _check_query(query), _check_k(k), _check_mode(mode)
+        if mode == "keyword":
+            keyword = self.store.keyword_search(query, limit=k, path_glob=path)
+            return self._hits(keyword, query, keyword=keyword)
+        pool = k if mode == "vector" else max(MIN_POOL, POOL_FACTOR * k)
+        ids, matrix = self.vectors.load()
+        vector = self._rank(self.embed_query(query), ids, matrix, pool, path) if ids.size else []
+        if mode == "vector":
+            return self._hits(vector, query, vector=vector)
+        keyword = self.store.keyword_search(query, limit=pool, path_glob=path)
+        fused = reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in keyword]])
+        return self._hits(fused[:k], query, vector=vector, keyword=keyword)
+
+    def search_vector(self, vector: Any, k: int = 5, *, path: str | None = None) -> Hits:
+        """The `k` chunks nearest (by cosine) to a ready query vector."""
+        k = _check_k(k)
+        ids, matrix = self.vectors.load()
+        if not ids.size:
+            return Hits()
+        ranked = self._rank(vector, ids, matrix, k, path)
+        return self._hits(ranked, None, vector=ranked)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The unit-length float32 vector of `query`, with the model's query prefix."""
+        model = self.embed_model
+        text = profile_for(model).query_prefix + query
+        vector = self.client.embed_batch([text], model)[0]
+        dim = self.store.dim
+        if dim is not None and vector.shape[0] != dim:
+            raise BadResponse(
+                f"{model} now returns {vector.shape[0]}-dimensional embeddings, "
+                f"but the index holds {dim}-dimensional ones",
+                hint="Rebuild the index with `ragkit index --reembed PATH`",
+            )
+        return _unit(vector)
+
+    def _rank(
+        self, vector: Any, ids: np.ndarray, matrix: np.ndarray, k: int, path: str | None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine) of the k best rows, optionally only rows under `path`."""
+        query = _unit(_as_query(vector, matrix.shape[1]))
+        scores = matrix @ query
+        rows = self._selection(ids, path)
+        if rows is not None:
+            scores = scores[rows]
+        best = top_k(scores, k)
+        chosen = best if rows is None else rows[best]
+        return list(zip(ids[chosen].tolist(), scores[best].tolist(), strict=True))
+
+    def _selection(self, ids: np.ndarray, path: str | None) -> np.ndarray | None:
+        """Row numbers of the chunks whose file matches the glob; cached per generation."""
+        if path is None:
+            return None
+        key = (self.vectors.generation, path)
+        rows = self._selections.get(key)
+        if rows is None:
+            stale = any(generation != key[0] for generation, _ in self._selections)
+            if stale or len(self._selections) >= MAX_CACHED_GLOBS:
+                self._selections.clear()
+            rows = np.flatnonzero(np.isin(ids, self.store.chunk_ids_matching(path)))
+            self._selections[key] = rows
+        return rows
+
+    def _hits(
+        self,
+        ranked: Sequence[tuple[int, float]],
+        query: str | None,
+        *,
+        vector: Sequence[tuple[int, float]] = (),
+        keyword: Sequence[tuple[int, float]] = (),
+    ) -> Hits:
+        """Turn (chunk id, score) pairs into `Hit`s, with each method's score and rank."""
+        by_vector = {cid: (score, rank) for rank, (cid, score) in enumerate(vector, start=1)}
+        by_keyword = {cid: (score, rank) for rank, (cid, score) in enumerate(keyword, start=1)}
+        rows = {row.id: row for row in self.store.chunks([cid for cid, _ in ranked])}
+        hits = Hits(query=query)
+        for cid, score in ranked:
+            row = rows.get(cid)
+            if row is not None:  # None: deleted by another process since the vectors loaded
+                hits.append(_hit(row, score, by_vector.get(cid), by_keyword.get(cid)))
+        return hits
+
+
+def _hit(row: ChunkRow, score: float, vector: tuple | None, keyword: tuple | None) -> Hit:
+    """A `Hit` from a stored chunk, its ranking score and each method's (score, rank)."""
+    vector_score, vector_rank = vector or (None, None)
+    keyword_score, keyword_rank = keyword or (None, None)
+    return Hit(
+        chunk_id=row.id,
+        path=row.path,
+        text=row.text,
+        score=float(score),
+        page=row.page,
+        start=row.start,
+        end=row.end,
+        seq=row.seq,
+        heading=row.heading,
+        title=row.title,
+        vector_score=vector_score,
+        vector_rank=vector_rank,
+        keyword_score=keyword_score,
+        keyword_rank=keyword_rank,
+    )
+
+
+def _check_query(query: Any) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ConfigError("empty query", value=query, hint="Give some words to search for")
+    return query.strip()
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1, not {k!r}", value=k)
+    return int(k)
+
+
+def _check_mode(mode: Any) -> str:
+    if mode not in MODES:
+        raise ConfigError(
+            f"unknown search mode {mode!r}", value=mode, hint=f"Use one of: {', '.join(MODES)}"
+        )
+    return mode
+
+
+def _as_query(vector: Any, dim: int) -> np.ndarray:
+    """A float32 vector of the index's dimension (float64 would upcast the whole matrix)."""
+    query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+    if query.shape[0] != dim:
+        raise ConfigError(
+            f"the query vector has {query.shape[0]} dimensions, the index {dim}", value=vector
+        )
+    return query
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / np.float32(norm) if norm > 0 else vector

@@ -1,0 +1,201 @@
+"""VectorCache: the normalized matrix, its generation-named sidecar, recovery."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ragkit.chunking import Chunk
+from ragkit.store import FETCH_BATCH, NewDocument, Store
+from ragkit.vectors import VectorCache, normalize_rows, sidecar_dir
+
+DIM = 8
+
+
+def add_document(store: Store, name: str, vectors: np.ndarray) -> None:
+    """Store a document with one chunk per row of `vectors`, directly (no Ollama)."""
+    chunks = [
+        Chunk(seq=i, text=f"{name} chunk {i}", start=i, end=i + 1, page=None, heading=None)
+        for i in range(len(vectors))
+    ]
+    record = NewDocument(
+        path=f"/docs/{name}", hash=name, size=1, mtime=0.0, type="text", title=None
+    )
+    if store.dim is None:
+        store.set_index_params(
+            embed_model="nomic-embed-text", dim=vectors.shape[1], chunk_size=1000, chunk_overlap=150
+        )
+    store.replace_document(record, chunks, np.asarray(vectors, dtype=np.float32))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "index.db") as store:
+        yield store
+
+
+def sidecar_files(store: Store) -> list[str]:
+    return sorted(os.listdir(sidecar_dir(store.path)))
+
+
+def test_normalize_rows_in_place_keeps_zero_rows_zero():
+    matrix = np.array([[3, 4], [0, 0], [0, -2]], dtype=np.float32)
+    assert normalize_rows(matrix, block=2) is matrix
+    np.testing.assert_allclose(matrix, [[0.6, 0.8], [0, 0], [0, -1]])
+
+
+def test_sidecar_is_created_with_normalized_rows(store):
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(5, DIM)).astype(np.float32)
+    add_document(store, "a.txt", raw)
+    cache = VectorCache(store)
+    ids, matrix = cache.load()
+    assert ids.dtype == np.int64 and matrix.dtype == np.float32 and matrix.shape == (5, DIM)
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(matrix, raw / np.linalg.norm(raw, axis=1, keepdims=True), 1e-6)
+    folder = sidecar_dir(store.path)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    g = store.generation
+    assert sidecar_files(store) == [f"g{g}.f32.npy", f"g{g}.ids.npy"]
+    assert cache.rebuilds == 1
+
+
+def test_zero_vectors_stay_zero(store):
+    add_document(store, "z.txt", np.zeros((2, DIM)))
+    _, matrix = VectorCache(store).load()
+    assert not matrix.any()
+
+
+def test_same_generation_maps_the_sidecar_without_rebuilding(store):
+    add_document(store, "a.txt", np.eye(3, DIM))
+    first = VectorCache(store)
+    ids, matrix = first.load()
+    assert first.load()[1] is matrix  # same process: nothing read again
+    files = {
+        name: os.stat(sidecar_dir(store.path) / name).st_mtime_ns for name in sidecar_files(store)
+    }
+    second = VectorCache(store)  # a new process would do this
+    ids2, matrix2 = second.load()
+    assert second.rebuilds == 0
+    assert isinstance(matrix2.base, np.memmap) or isinstance(matrix2, np.memmap)
+    assert not matrix2.flags.writeable
+    np.testing.assert_array_equal(ids2, ids)
+    np.testing.assert_array_equal(matrix2, matrix)
+    assert {n: os.stat(sidecar_dir(store.path) / n).st_mtime_ns for n in files} == files
+
+
+def test_a_write_makes_the_next_load_rebuild_and_drops_old_files(store):
+    add_document(store, "a.txt", np.eye(2, DIM))
+    cache = VectorCache(store)
+    old_ids, old_matrix = cache.load()
+    add_document(store, "b.txt", np.eye(3, DIM))
+    ids, matrix = cache.load()
+    assert cache.rebuilds == 2 and len(ids) == 5
+    g = store.generation
+    assert sidecar_files(store) == [f"g{g}.f32.npy", f"g{g}.ids.npy"]
+    assert old_matrix.shape == (2, DIM) and len(old_ids) == 2  # earlier arrays stay usable
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing_ids", "wrong_dim"])
+def test_a_damaged_sidecar_is_rebuilt(store, damage):
+    rng = np.random.default_rng(1)
+    add_document(store, "a.txt", rng.normal(size=(50, DIM)))
+    expected_ids, expected = (a.copy() for a in VectorCache(store).load())
+    folder, g = sidecar_dir(store.path), store.generation
+    matrix_file, ids_file = folder / f"g{g}.f32.npy", folder / f"g{g}.ids.npy"
+    if damage == "truncate":
+        matrix_file.write_bytes(matrix_file.read_bytes()[:300])
+    elif damage == "garbage":
+        matrix_file.write_bytes(b"not numpy at all" * 100)
+    elif damage == "empty":
+        matrix_file.write_bytes(b"")
+    elif damage == "missing_ids":
+        ids_file.unlink()
+    else:
+        np.save(matrix_file, np.zeros((50, DIM + 1), np.float32))
+    cache = VectorCache(store)
+    ids, matrix = cache.load()
+    assert cache.rebuilds == 1
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(matrix, expected)
+    assert VectorCache(store).load()[1].shape == (50, DIM)  # and the repaired files map
+
+
+def test_an_unwritable_folder_keeps_the_matrix_in_memory(store, tmp_path):
+    add_document(store, "a.txt", np.eye(2, DIM))
+    sidecar_dir(store.path).write_text("a file where the folder should be")
+    ids, matrix = VectorCache(store).load()
+    assert matrix.shape == (2, DIM)
+
+
+def test_an_empty_index_loads_empty_arrays(store):
+    ids, matrix = VectorCache(store).load()
+    assert ids.shape == (0,) and matrix.shape[0] == 0
+
+
+def test_refresh_writes_the_sidecar_for_the_next_process(store):
+    add_document(store, "a.txt", np.eye(2, DIM))
+    VectorCache(store).refresh()
+    assert sidecar_files(store) == [f"g{store.generation}.f32.npy", f"g{store.generation}.ids.npy"]
+    later = VectorCache(store)
+    later.load()
+    assert later.rebuilds == 0
+
+
+def test_refresh_replaces_files_of_a_deleted_database_with_the_same_generation(tmp_path):
+    path = tmp_path / "index.db"
+    with Store(path) as old:
+        add_document(old, "a.txt", np.eye(2, DIM))
+        VectorCache(old).refresh()
+        generation = old.generation
+    path.unlink()
+    with Store(path) as new:  # rebuilt from scratch: same generation, other vectors
+        add_document(new, "a.txt", np.eye(2, DIM)[::-1])
+        assert new.generation == generation
+        VectorCache(new).refresh()
+        _, matrix = VectorCache(new).load()
+        np.testing.assert_array_equal(matrix, np.eye(2, DIM)[::-1])
+
+
+def test_files_deleted_under_a_reader_stay_readable(store):
+    add_document(store, "a.txt", np.eye(2, DIM))
+    VectorCache(store).refresh()
+    reader = VectorCache(store)
+    _, mapped = reader.load()
+    assert reader.rebuilds == 0
+    add_document(store, "b.txt", np.eye(2, DIM))
+    VectorCache(store).load()  # another process moves on and deletes the old files
+    assert len(sidecar_files(store)) == 2 and float(mapped.sum()) == 2.0
+
+
+RSS_PROBE = """
+import resource, sys
+from ragkit.store import Store
+from ragkit.vectors import VectorCache
+store = Store(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ids, matrix = VectorCache(store).load()
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, matrix.nbytes)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_a_rebuild_needs_about_one_matrix_of_memory(store):
+    rng = np.random.default_rng(2)
+    for d in range(20):
+        add_document(store, f"{d}.txt", rng.normal(size=(1000, 768)))
+    probe = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, str(store.path)], capture_output=True, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+    grown, matrix_bytes = map(int, probe.stdout.split())
+    fetch_batch_bytes = FETCH_BATCH * 768 * 4  # the store's blobs of one fetchmany()
+    # One matrix, the store's batch (twice: rows, then joined) and small buffers;
+    # a second copy of the matrix (say, a normalize that is not in place) fails this.
+    assert grown < 1.1 * matrix_bytes + 2.5 * fetch_batch_bytes, (grown, matrix_bytes)
