@@ -23,5 +23,15 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
 
+DEMO_QUESTION ?= At which azimuth does DOMEKEEPER park the Great Dome?
+
+# Index the sample corpus into a throwaway database and ask it one question.
+# Needs Ollama with nomic-embed-text and llama3.2; without it, one line says how to start it.
+demo: install
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/ragkit index sample_corpus --exclude questions.jsonl --db "$$tmp/demo.db" && \
+	printf '\n$$ ragkit ask "%s"\n' "$(DEMO_QUESTION)" && \
+	$(BIN)/ragkit ask --db "$$tmp/demo.db" "$(DEMO_QUESTION)"
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

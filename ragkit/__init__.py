@@ -30,6 +30,12 @@ _LAZY = {
     "Store": "ragkit.store",
     "Ingester": "ragkit.ingest",
     "IngestSummary": "ragkit.ingest",
+    "Retriever": "ragkit.retriever",
+    "Hit": "ragkit.retriever",
+    "Hits": "ragkit.retriever",
+    "Index": "ragkit.index",
+    "Answer": "ragkit.answer",
+    "Conversation": "ragkit.conversation",
 }
 
 __all__ = [

@@ -1,0 +1,468 @@
+"""The `ragkit` command: parses arguments, calls the library, formats results.
+
+Exit codes: 0 success; 1 an error (one line on stderr saying what to do);
+2 bad usage; 3 `index` finished but some files could not be read;
+4 Ollama could not be reached. `RAGKIT_DEBUG=1` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import config
+from .answer import DEFAULT_NUM_CTX
+from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from .errors import OllamaUnavailable, RagkitError
+from .ingest import DEFAULT_MAX_FILE_SIZE, Ingester
+from .ollama import OllamaClient
+from .store import Store
+from .terminal import ProgressLine, human_bytes, parse_size
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+EXIT_UNAVAILABLE = 4
+
+
+class RagkitGroup(click.Group):
+    """Turns every `RagkitError` into one line on stderr and a meaningful exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RagkitError as exc:
+            if os.environ.get("RAGKIT_DEBUG"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR)
+
+
+def db_option(func: Callable) -> Callable:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="RAGKIT_DB",
+        help="Index database [env RAGKIT_DB; default $XDG_DATA_HOME/ragkit/index.db].",
+    )(func)
+
+
+def host_option(func: Callable) -> Callable:
+    return click.option(
+        "--host", envvar="OLLAMA_HOST", help="Ollama server [env OLLAMA_HOST; default :11434]."
+    )(func)
+
+
+def embed_model_option(func: Callable) -> Callable:
+    return click.option(
+        "--embed-model",
+        envvar="RAGKIT_EMBED_MODEL",
+        help=f"Embedding model [env RAGKIT_EMBED_MODEL; default {config.DEFAULT_EMBED_MODEL}].",
+    )(func)
+
+
+def json_option(func: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(cls=RagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ragkit")
+def cli() -> None:
+    """Local semantic search and question answering over your own files."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@host_option
+@embed_model_option
+@click.option("--include", multiple=True, metavar="GLOB", help="Only index files matching.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files/folders matching.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(100, 100_000),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Target chunk length in characters.",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(0),
+    default=DEFAULT_OVERLAP,
+    show_default=True,
+    help="Characters shared by neighbouring chunks.",
+)
+@click.option(
+    "--max-file-size",
+    default=human_bytes(DEFAULT_MAX_FILE_SIZE),
+    show_default=True,
+    callback=lambda ctx, param, value: _size(value),
+    help="Refuse larger files (e.g. 500KB, 20MB, 1GB).",
+)
+@click.option("--reembed", is_flag=True, help="Rebuild the index with --embed-model.")
+@click.option("--no-prune", is_flag=True, help="Keep entries of files that disappeared.")
+@json_option
+def index(
+    paths,
+    db,
+    host,
+    embed_model,
+    include,
+    exclude,
+    chunk_size,
+    overlap,
+    max_file_size,
+    reembed,
+    no_prune,
+    as_json,
+) -> None:
+    """Index files and folders (again: only what changed is embedded)."""
+    with Store(config.db_path(db)) as store:
+        ingester = Ingester(
+            store,
+            OllamaClient(host),
+            embed_model=embed_model,
+            chunk_size=chunk_size,
+            overlap=overlap,
+            max_file_size=max_file_size,
+        )
+        with ProgressLine(enabled=not as_json) as progress:
+            summary = ingester.run(
+                paths,
+                include=include or None,
+                exclude=exclude or None,
+                prune=not no_prune,
+                reembed=reembed,
+                on_progress=progress.update,
+            )
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        for path, reason in summary.failed:
+            click.echo(f"failed: {path}: {reason}", err=True)
+        click.echo(str(summary))
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@db_option
+@json_option
+def status(db, as_json) -> None:
+    """Show what the index holds: documents, chunks, model, size."""
+    with Store(config.db_path(db), create=False) as store:
+        stats = store.stats()
+    if as_json:
+        print_json(stats)
+        return
+    dim = f" ({stats['dim']}-d)" if stats.get("dim") else ""
+    rows = [
+        ("index", f"{stats['path']} ({human_bytes(stats['size_bytes'])})"),
+        ("documents", stats["documents"]),
+        ("chunks", stats["chunks"]),
+        ("model", f"{stats.get('embed_model') or '-'}{dim}"),
+        (
+            "chunking",
+            f"{stats.get('chunk_size') or '-'} chars, {stats.get('chunk_overlap') or 0} overlap",
+        ),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:<10} {value}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option(
+    "-k", "k", type=click.IntRange(1), default=5, show_default=True, help="Passages to show."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "vector", "keyword"]),
+    default="hybrid",
+    show_default=True,
+    help="By meaning (vector), by words (keyword), or both fused.",
+)
+@click.option("--path", "path_glob", metavar="GLOB", help="Only files matching, e.g. '*.md'.")
+@json_option
+@db_option
+@host_option
+@embed_model_option
+def search(query, k, mode, path_glob, as_json, db, host, embed_model) -> None:
+    """Find the passages that best match QUERY."""
+    from .retriever import Retriever
+
+    with Retriever(db, client=OllamaClient(host), embed_model=embed_model) as retriever:
+        hits = retriever.search(query, k, mode=mode, path=path_glob)
+        if not hits and retriever.store.counts()[1] == 0:
+            raise RagkitError(
+                f"the index {retriever.store.path} is empty", hint="Run `ragkit index FOLDER`"
+            )
+    if as_json:
+        print_json(hits.to_dicts())
+    elif not hits:
+        click.echo("no matches")
+    else:
+        _print_hits(hits, query)
+
+
+def _print_hits(hits, query: str) -> None:
+    """`1. notes/dome.md:3  0.031`, then a snippet; query words bold on a terminal."""
+    import shutil
+    import textwrap
+
+    from .retriever import highlight_spans, snippet
+
+    width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank}. {hit.source}  {hit.score:.3f}")
+        for line in textwrap.wrap(snippet(hit.text, query), width):
+            spans = highlight_spans(line, query)
+            for start, end in reversed(spans):
+                line = line[:start] + click.style(line[start:end], bold=True) + line[end:]
+            click.echo(f"    {line}")
+
+
+# -- questions and answers ---------------------------------------------------------
+
+
+def answer_options(func: Callable) -> Callable:
+    """The options shared by `ask` and `chat`."""
+    options = [
+        click.option(
+            "-k",
+            "k",
+            type=click.IntRange(1),
+            default=5,
+            show_default=True,
+            help="Passages to give the model.",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(["hybrid", "vector", "keyword"]),
+            default="hybrid",
+            show_default=True,
+            help="How passages are found.",
+        ),
+        click.option(
+            "--model",
+            envvar="RAGKIT_CHAT_MODEL",
+            help=f"Chat model [env RAGKIT_CHAT_MODEL; default {config.DEFAULT_CHAT_MODEL}].",
+        ),
+        click.option(
+            "--num-ctx",
+            type=click.IntRange(512),
+            default=DEFAULT_NUM_CTX,
+            show_default=True,
+            help="The model's context window in tokens.",
+        ),
+        click.option("--temperature", type=float, help="Sampling temperature (0: steadiest)."),
+        click.option("--seed", type=int, help="Random seed, for repeatable answers."),
+        db_option,
+        host_option,
+        embed_model_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _sampling(temperature: float | None, seed: int | None) -> dict[str, Any]:
+    options = {"temperature": temperature, "seed": seed}
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _read_question(words: tuple[str, ...]) -> str:
+    """The question from the arguments, or from stdin when there are none (or `-`)."""
+    text = " ".join(words).strip()
+    if text in ("", "-"):
+        stdin = sys.stdin
+        if not text and stdin.isatty():
+            raise click.UsageError("give a QUESTION, or pipe one in: echo QUESTION | ragkit ask")
+        text = stdin.read().strip()
+    if not text:
+        raise click.UsageError("the question is empty")
+    return text
+
+
+@cli.command()
+@click.argument("question", nargs=-1)
+@answer_options
+@click.option("--no-stream", is_flag=True, help="Print the answer once it is complete.")
+@click.option("--show-context", is_flag=True, help="First print what is sent to the model.")
+@json_option
+def ask(
+    question,
+    k,
+    mode,
+    model,
+    num_ctx,
+    temperature,
+    seed,
+    db,
+    host,
+    embed_model,
+    no_stream,
+    show_context,
+    as_json,
+) -> None:
+    """Answer QUESTION from your documents, citing them.
+
+    With no QUESTION, or `-`, the question is read from stdin.
+    """
+    from .answer import answer
+    from .cli_chat import show_answer
+    from .cli_chat import show_context as print_context
+    from .retriever import Retriever
+
+    text, client = _read_question(question), OllamaClient(host)
+    with Retriever(db, client=client, embed_model=embed_model) as retriever:
+        result = answer(
+            text,
+            retriever,
+            client,
+            model=model,
+            k=k,
+            mode=mode,
+            num_ctx=num_ctx,
+            options=_sampling(temperature, seed),
+            stream=not (no_stream or as_json),
+        )
+        if as_json:
+            data = result.to_dict()
+            print_json(data | {"messages": result.messages} if show_context else data)
+            return
+        if show_context:
+            print_context(result.messages)
+        show_answer(result)
+
+
+@cli.command()
+@answer_options
+def chat(k, mode, model, num_ctx, temperature, seed, db, host, embed_model) -> None:
+    """Talk with your documents; follow-ups keep their context.
+
+    Type /help inside for the commands; Ctrl-D or /exit leaves.
+    """
+    from .cli_chat import run_chat
+    from .conversation import Conversation
+    from .retriever import Retriever
+
+    client = OllamaClient(host)
+    with Retriever(db, client=client, embed_model=embed_model) as retriever:
+        conversation = Conversation(
+            retriever,
+            client,
+            model=model,
+            k=k,
+            mode=mode,
+            num_ctx=num_ctx,
+            options=_sampling(temperature, seed),
+        )
+        failed = run_chat(conversation)
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+# -- setup -------------------------------------------------------------------------
+
+
+@cli.command()
+@db_option
+@host_option
+@embed_model_option
+@click.option("--model", "chat_model", envvar="RAGKIT_CHAT_MODEL", help="Chat model to check.")
+@json_option
+def doctor(db, host, embed_model, chat_model, as_json) -> None:
+    """Check Ollama, the models and the index; say how to fix problems."""
+    from .doctor import run_checks
+
+    checks = run_checks(host=host, db=db, embed_model=embed_model, chat_model=chat_model)
+    if as_json:
+        print_json([check.to_dict() for check in checks])
+    else:
+        utf8 = "utf" in (getattr(sys.stdout, "encoding", None) or "").lower()
+        good, bad = ("✓", "✗") if utf8 else ("ok", "XX")
+        for check in checks:
+            fix = f"  -> {check.fix}" if check.fix and not check.ok else ""
+            click.echo(f"{good if check.ok else bad} {check.name:<16} {check.detail}{fix}")
+    if not checks[0].ok:
+        sys.exit(EXIT_UNAVAILABLE)
+    if not all(check.ok for check in checks):
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.argument("model")
+@host_option
+def pull(model, host) -> None:
+    """Download MODEL into Ollama, e.g. nomic-embed-text or llama3.2."""
+    started = time.monotonic()
+    with PullProgress() as progress:
+        for event in OllamaClient(host).pull(model):
+            progress.update(event)
+    if progress.status != "success":
+        raise RagkitError(f"the pull of {model} ended early ({progress.status or 'no status'})")
+    size = f" ({human_bytes(progress.size)})" if progress.size else ""
+    click.echo(f"pulled {model}{size} in {time.monotonic() - started:.1f}s")
+
+
+class PullProgress:
+    """Pull progress on stderr: a bar on a terminal, plain status lines otherwise."""
+
+    def __init__(self) -> None:
+        self.stream = sys.stderr
+        self.bar = self.stream.isatty()
+        self.status, self.width = "", 0
+        self.sizes: dict[str, int] = {}  # layer digest -> bytes
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+    def __enter__(self) -> PullProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+    def update(self, event: dict[str, Any]) -> None:
+        status = str(event.get("status") or "")
+        total, done = event.get("total") or 0, event.get("completed") or 0
+        if event.get("digest") and total:
+            self.sizes[event["digest"]] = total
+        if self.bar:
+            line = status[:30]
+            if total:
+                filled = int(24 * min(done, total) / total)
+                line = f"{line:<30} [{'#' * filled}{'-' * (24 - filled)}] {100 * done // total:3d}%"
+                line += f" {human_bytes(done)}/{human_bytes(total)}"
+            self.stream.write("\r" + line.ljust(self.width))
+            self.stream.flush()
+            self.width = max(self.width, len(line))
+        elif status != self.status:
+            click.echo(status, err=True)
+        self.status = status
+
+
+def _size(value: str) -> int:
+    try:
+        return parse_size(value)
+    except RagkitError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `ragkit` console script."""
+    cli.main(args=argv, prog_name="ragkit")

@@ -1,0 +1,139 @@
+"""Terminal output of answers for `ragkit ask` and the `ragkit chat` loop.
+
+Answers stream to stdout piece by piece; notes and errors go to stderr. An error
+mid-answer ends the line first, so the error stands on a line of its own, and
+nothing already printed is printed again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .answer import Answer, AnswerStream, Source
+from .conversation import Conversation
+from .errors import RagkitError
+
+CHAT_HELP = """\
+Ask a question about your documents, or type a command:
+  /sources  the sources of the last answer
+  /reset    forget the conversation so far
+  /help     this help
+  /exit     leave (Ctrl-D and Ctrl-C leave too)"""
+
+
+def show_answer(result: Answer | AnswerStream) -> Answer:
+    """Print an answer (as it arrives, for a stream), then its cited sources."""
+    if isinstance(result, Answer):
+        click.echo(result.text)
+        final = result
+    else:
+        final = _stream(result)
+    show_cited(final)
+    return final
+
+
+def _stream(stream: AnswerStream) -> Answer:
+    printed = False
+    try:
+        for piece in stream:
+            click.echo(piece, nl=False)  # click.echo flushes: each piece shows at once
+            printed = printed or bool(piece)
+    except BaseException:
+        if printed:
+            click.echo()
+        raise
+    click.echo()
+    assert stream.answer is not None  # set when the iteration ended without error
+    return stream.answer
+
+
+def show_cited(answer: Answer) -> None:
+    """`[n] path:page` for each cited source; notes on stderr for what looks wrong."""
+    if answer.cited:
+        click.echo()
+        for source in answer.cited_sources:
+            click.echo(f"[{source.number}] {source.label}")
+    elif answer.sources:
+        note("the answer cites none of its sources")
+    if answer.invented:
+        numbers = ", ".join(f"[{n}]" for n in answer.invented)
+        note(f"the answer cites {numbers}, but there were only {len(answer.sources)} sources")
+    if answer.done_reason == "length":
+        note("the answer was cut off at the model's length limit")
+
+
+def show_sources(sources: Sequence[Source], cited: Sequence[int] = ()) -> None:
+    """Every source of an answer, cited ones marked."""
+    if not sources:
+        click.echo("no sources yet")
+    for source in sources:
+        mark = "  (cited)" if source.number in cited else ""
+        trimmed = "  (trimmed)" if source.trimmed else ""
+        click.echo(f"[{source.number}] {source.label}{mark}{trimmed}")
+
+
+def show_context(messages: Sequence[dict[str, Any]]) -> None:
+    """What is sent to the chat model, message by message."""
+    if not messages:
+        click.echo("(nothing relevant was found, so the chat model is not asked)")
+    for message in messages:
+        click.echo(f"--- {message['role']} ---")
+        click.echo(message["content"])
+    click.echo("--- answer ---")
+
+
+def note(text: str) -> None:
+    click.echo(f"note: {text}", err=True)
+
+
+def run_chat(conversation: Conversation) -> int:
+    """Read questions from stdin until /exit, EOF or Ctrl-C; returns the failed turns."""
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo("ragkit chat: ask about your documents (/help for commands)", err=True)
+    failed = 0
+    while True:
+        try:
+            line = input("> " if interactive else "").strip()
+        except (EOFError, KeyboardInterrupt):
+            if interactive:
+                click.echo()
+            return failed
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not _command(line, conversation):
+                return failed
+            continue
+        try:
+            show_answer(conversation.ask(line, stream=True))
+        except KeyboardInterrupt:
+            click.echo()
+            return failed
+        except RagkitError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            failed += 1
+        if interactive:
+            click.echo()
+
+
+def _command(line: str, conversation: Conversation) -> bool:
+    """Run a /command; False means leave."""
+    name = line.split()[0].lower()
+    if name in ("/exit", "/quit", "/q"):
+        return False
+    if name == "/sources":
+        last = conversation.last_answer
+        show_sources(last.sources if last else [], last.cited if last else ())
+    elif name == "/reset":
+        conversation.reset()
+        click.echo("conversation cleared")
+    elif name == "/help":
+        click.echo(CHAT_HELP)
+    else:
+        click.echo(f"unknown command {name}; /help lists them", err=True)
+    return True

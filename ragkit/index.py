@@ -1,0 +1,183 @@
+"""`Index`: the whole of ragkit behind one object, for notebooks and scripts.
+
+    >>> index = Index("notes.db")
+    >>> index.add(["~/notes"])
+    >>> index.ask("Where did I put the spare keys?").text
+
+Importing this module is light: the SQLite layer (and with it sqlite-utils)
+is loaded when an index is first opened.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .errors import IndexNotFound
+from .ollama import OllamaClient
+
+if TYPE_CHECKING:
+    import os
+
+    from .answer import Answer, AnswerStream
+    from .conversation import Conversation
+    from .ingest import IngestSummary
+    from .retriever import Hits, Retriever
+    from .store import Store
+
+
+class Index:
+    """One index database, its Ollama server and its models.
+
+        >>> index = Index()                      # RAGKIT_DB, OLLAMA_HOST, ... or defaults
+        >>> index.add(["~/notes"], exclude=["*.log"])
+        >>> index.search("dome rotation", k=3)
+
+    `embed_model` defaults to the one the index was built with (else
+    RAGKIT_EMBED_MODEL, else nomic-embed-text); `chat_model` to RAGKIT_CHAT_MODEL,
+    else llama3.2. Close it when done, or use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        host: str | None = None,
+        embed_model: str | None = None,
+        chat_model: str | None = None,
+    ) -> None:
+        self.path = config.db_path(db)
+        self.client = OllamaClient(host)
+        self.chat_model = config.chat_model(chat_model)
+        self._embed_model = embed_model
+        self._store: Store | None = None
+        self._retriever: Retriever | None = None
+
+    def __repr__(self) -> str:
+        where = f"{self.client.base_url}, chat {self.chat_model}"
+        if not self.path.exists():
+            return f"<Index {self.path} (not built yet; {where})>"
+        status = self.status()
+        return (
+            f"<Index {self.path}: {status['documents']} documents, {status['chunks']} chunks, "
+            f"{status['embed_model'] or self.embed_model}; {where}>"
+        )
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database and the HTTP session (the index can be reopened by using it)."""
+        if self._store is not None:
+            self._store.close()
+        self._store = self._retriever = None
+        self.client.close()
+
+    @property
+    def embed_model(self) -> str:
+        """The embedding model: as given, else the index's own, else the configured one."""
+        if self._embed_model:
+            return self._embed_model
+        indexed = self._open(create=False).embed_model if self.path.exists() else None
+        return indexed or config.embed_model()
+
+    def _open(self, *, create: bool) -> Store:
+        if self._store is None:
+            if not create and not self.path.exists():
+                raise IndexNotFound(self.path)
+            from .store import Store  # sqlite-utils (and click) load here, not on import
+
+            self._store = Store(self.path, create=create)
+        return self._store
+
+    def retriever(self) -> Retriever:
+        """The `Retriever` over this index (one, reused; it reloads when the index changes)."""
+        if self._retriever is None:
+            from .retriever import Retriever
+
+            store = self._open(create=False)
+            self._retriever = Retriever(
+                store=store, client=self.client, embed_model=self._embed_model
+            )
+        return self._retriever
+
+    def add(self, paths: str | os.PathLike[str] | Iterable[Any], **options: Any) -> IngestSummary:
+        """Index files and folders (again: only what changed is embedded).
+
+            >>> summary = index.add("~/notes", exclude=["drafts/*"], chunk_size=800)
+            >>> summary.new, summary.failed
+
+        Options are those of `Ingester` (chunk_size, overlap, max_file_size, ...) and of
+        `Ingester.run` (include, exclude, prune, reembed, on_progress).
+        """
+        from .ingest import Ingester
+
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        accepted = set(inspect.signature(Ingester).parameters) - {"store", "client"}
+        setup = {key: options.pop(key) for key in list(options) if key in accepted}
+        setup["embed_model"] = setup.get("embed_model") or self.embed_model
+        return Ingester(self._open(create=True), self.client, **setup).run(paths, **options)
+
+    def search(self, query: str, k: int = 5, **options: Any) -> Hits:
+        """The `k` best chunks for `query` (`mode="hybrid"|"vector"|"keyword"`, `path=GLOB`).
+
+        >>> index.search("dome rotation", k=3, mode="keyword")
+        """
+        return self.retriever().search(query, k, **options)
+
+    def ask(self, question: str, stream: bool = False, **options: Any) -> Answer | AnswerStream:
+        """Answer a question from the index, citing its sources.
+
+            >>> result = index.ask("Where does the dome park?", temperature=0)
+            >>> result.text, result.cited_sources
+
+        Options: k, mode, num_ctx, model, and Ollama `options` such as temperature or
+        seed (given directly, they are passed on as options). With `stream=True`,
+        iterate the result for text pieces; its `.answer` is set at the end.
+        """
+        from .answer import answer
+
+        settings = _answer_settings(options)
+        settings.setdefault("model", self.chat_model)
+        return answer(question, self.retriever(), self.client, stream=stream, **settings)
+
+    def chat(self, **options: Any) -> Conversation:
+        """A `Conversation` over this index (follow-up questions keep their context).
+
+        >>> chat = index.chat()
+        >>> chat.ask("Who built the bunk beds?").text
+        >>> chat.ask("When?").text
+        """
+        from .conversation import Conversation
+
+        settings = _answer_settings(options)
+        settings.setdefault("model", self.chat_model)
+        return Conversation(self.retriever(), self.client, **settings)
+
+    def status(self) -> dict[str, Any]:
+        """What the index holds (documents, chunks, model, size...) and where it asks."""
+        base = {"host": self.client.base_url, "chat_model": self.chat_model}
+        if not self.path.exists():
+            return {"path": str(self.path), "exists": False, "documents": 0, "chunks": 0} | base
+        return {"exists": True, **self._open(create=False).stats()} | base
+
+
+_ANSWER_KEYS = {"k", "mode", "num_ctx", "model", "options", "history", "query"}
+_CONVERSATION_ONLY = {"max_history_tokens"}
+
+
+def _answer_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Split keyword options: our own settings stay, anything else is an Ollama option."""
+    known = _ANSWER_KEYS | _CONVERSATION_ONLY
+    settings = {key: value for key, value in options.items() if key in known}
+    extra = {key: value for key, value in options.items() if key not in known}
+    if extra:
+        settings["options"] = {**settings.get("options", {}), **extra}
+    return settings
