@@ -1,7 +1,6 @@
-"""Turn files into text: which files in a folder are documents, and what they say.
+"""Turn a file into text, by its type.
 
-    for path in discover_files(["~/notes"], exclude=["drafts"]):
-        doc = read_document(path, max_bytes=50_000_000)   # raises DocumentError
+    doc = read_document(path, max_bytes=50_000_000)   # raises DocumentError
 
 Plain text and source code are decoded (UTF-8 with or without BOM, UTF-16/32
 with a BOM, else a lenient fallback); HTML is reduced to its visible text with
@@ -13,21 +12,20 @@ never chunks or embeds.
 from __future__ import annotations
 
 import codecs
-import fnmatch
 import io
 import logging
 import os
 import re
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragkit.errors import ConfigError, DocumentError
+from ragkit.errors import DocumentError
 
 if TYPE_CHECKING:  # pypdf is imported when the first PDF is read
     from pypdf import PdfReader
@@ -59,12 +57,6 @@ _TYPE_BY_EXTENSION: dict[str, str] = {
 
 DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
 """Extensions (lower-case, with the dot) indexed when walking a folder."""
-
-JUNK_DIRS: frozenset[str] = frozenset(
-    {".git", ".hg", ".svn", ".bzr", ".venv", "venv", "node_modules", "__pycache__",
-     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints"}
-)  # fmt: skip
-"""Folder names never walked into (hidden names are skipped as well)."""
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -445,132 +437,3 @@ def _pdf_page_texts(path: Path, reader: PdfReader) -> list[str]:
 def _describe(exc: Exception) -> str:
     detail = str(exc).strip().split("\n")[0][:200]
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-# ---------------------------------------------------------------- discovery
-
-
-def discover_files(
-    paths: Iterable[Path | str] | Path | str,
-    *,
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    follow_symlinks: bool = False,
-) -> Iterator[Path]:
-    """Yield the documents under `paths`: absolute, resolved, each once.
-
-    A file named directly is always yielded. A folder is walked depth-first,
-    names sorted within each folder and its files before its subfolders,
-    skipping hidden names and `JUNK_DIRS`. Files count if their extension is
-    in `DEFAULT_EXTENSIONS`, or, when `include` globs are given, if they match
-    one. `exclude` globs drop files and whole folders. Globs are
-    case-insensitive and tried against the path relative to the folder and
-    against the bare name (`*.md`, `drafts`, `docs/old/*`, `**/*.txt`).
-    Symlinked folders are not entered unless `follow_symlinks` is true.
-    Raises `ConfigError` if a path does not exist.
-    """
-    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    roots = [_check_exists(Path(root).expanduser()) for root in roots]
-    rules = _Rules(include, exclude)
-    seen: set[Path] = set()
-    for root in roots:
-        found = _walk(root.resolve(), rules, follow_symlinks) if root.is_dir() else [root.resolve()]
-        for path in found:
-            if path not in seen:
-                seen.add(path)
-                yield path
-
-
-def _check_exists(path: Path) -> Path:
-    if not path.exists():
-        broken = " (a broken symlink)" if path.is_symlink() else ""
-        raise ConfigError(
-            f"{path} does not exist{broken}",
-            value=path,
-            hint="check the spelling, or pass an existing file or folder",
-        )
-    return path
-
-
-class _Rules:
-    """Which names in a walked folder count: extensions, include/exclude globs, junk."""
-
-    def __init__(self, include: Sequence[str] | None, exclude: Sequence[str] | None) -> None:
-        self.include = _normalize_globs(include)
-        self.exclude = _normalize_globs(exclude)
-
-    def keep_dir(self, rel: str, name: str) -> bool:
-        if name.startswith(".") or name in JUNK_DIRS:
-            return False
-        return not _matches(self.exclude, rel, name)
-
-    def keep_file(self, rel: str, name: str) -> bool:
-        if name.startswith(".") or _matches(self.exclude, rel, name):
-            return False
-        if self.include:
-            return _matches(self.include, rel, name)
-        return os.path.splitext(name)[1].lower() in DEFAULT_EXTENSIONS
-
-
-def _normalize_globs(globs: Sequence[str] | None) -> list[str]:
-    if isinstance(globs, str):  # a lone string would otherwise be split into letters
-        globs = [globs]
-    return [glob.lower().replace("\\", "/").rstrip("/") for glob in globs or () if glob]
-
-
-def _matches(globs: list[str], rel: str, name: str) -> bool:
-    rel, name = rel.lower(), name.lower()
-    for glob in globs:
-        bare = glob[3:] if glob.startswith("**/") else glob
-        if fnmatch.fnmatchcase(rel, glob) or fnmatch.fnmatchcase(rel, bare):
-            return True
-        if fnmatch.fnmatchcase(name, bare):
-            return True
-    return False
-
-
-def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
-    """Depth-first walk of `root` (resolved) yielding the resolved files `rules` keep."""
-    prefix = len(os.path.join(root, ""))
-    visited = {_dir_key(root)}
-    stack = [str(root)]
-    while stack:
-        folder = stack.pop()
-        subfolders = []
-        for entry in _sorted_entries(folder):
-            rel = entry.path[prefix:].replace(os.sep, "/")
-            if entry.is_dir(follow_symlinks=follow_symlinks):
-                if rules.keep_dir(rel, entry.name) and (
-                    not follow_symlinks or _first_visit(entry.path, visited)
-                ):
-                    subfolders.append(entry.path)
-            elif rules.keep_file(rel, entry.name) and entry.is_file():  # broken links: no
-                path = Path(entry.path)
-                yield path.resolve() if follow_symlinks or entry.is_symlink() else path
-        stack.extend(reversed(subfolders))
-
-
-def _sorted_entries(folder: str) -> list[os.DirEntry]:
-    try:
-        with os.scandir(folder) as entries:
-            return sorted(entries, key=lambda entry: entry.name)
-    except OSError as exc:
-        log.warning("skipping folder %s: %s", folder, exc.strerror or exc)
-        return []
-
-
-def _dir_key(path: Path | str) -> tuple[int, int]:
-    info = os.stat(path)
-    return info.st_dev, info.st_ino
-
-
-def _first_visit(folder: str, visited: set[tuple[int, int]]) -> bool:
-    """True the first time a folder is reached; guards against symlink loops."""
-    try:
-        key = _dir_key(folder)
-    except OSError:
-        return False
-    if key in visited:
-        return False
-    visited.add(key)
-    return True
