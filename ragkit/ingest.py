@@ -22,10 +22,11 @@ import numpy as np
 
 from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
 from .config import embed_model as default_embed_model
+from .discovery import discover_files
 from .embedmodels import profile_for
 from .errors import BadResponse, DocumentError, IndexMismatch
 from .ollama import OllamaClient, same_model
-from .readers import Document, discover_files, read_document
+from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
 
