@@ -244,7 +244,7 @@ class OllamaClient:
         except OllamaError as exc:
             if "does not exist" in exc.message:
                 raise OllamaError(
-                    f"'{model}' is not in the Ollama library ({exc.message})",
+                    f"'{model}' is not in the Ollama library",
                     url=self.base_url,
                     hint="Check the model name, e.g. `nomic-embed-text` or `llama3.2`",
                 ) from exc

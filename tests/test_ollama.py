@@ -115,8 +115,10 @@ def test_pull_streams_progress_then_model_is_there(client, fake_ollama):
 def test_pull_of_unknown_name_says_to_check_it(client):
     with pytest.raises(OllamaError) as info:
         list(client.pull("definitely-not-a-model"))
-    assert "definitely-not-a-model" in str(info.value)
-    assert "model name" in info.value.hint
+    assert str(info.value).startswith(
+        "Ollama error: 'definitely-not-a-model' is not in the Ollama library. Check the model name"
+    )
+    assert str(info.value).count("Ollama error") == 1
 
 
 # -- embeddings --------------------------------------------------------------
