@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -26,12 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import sqlite_utils
 
 from .errors import ConfigError, IndexNotFound, RagkitError, StoreError
+
+if TYPE_CHECKING:  # sqlite-utils imports click; load it only when `Store.db` is used
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
 FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
@@ -102,14 +105,22 @@ _KNOWN_ERRORS = (
 )
 
 
-def m001_initial(db: sqlite_utils.Database) -> None:
+def m001_initial(conn: sqlite3.Connection) -> None:
     """documents, chunks, chunks_fts with its triggers, meta."""
     for sql in (*_M001_TABLES, *_FTS_TRIGGERS.values()):
-        db.execute(sql)
-    db.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE])
+        conn.execute(sql)
+    conn.execute(
+        "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
+    )
 
 
-MIGRATIONS = (m001_initial,)  # migration i brings the schema to version i + 1
+def m002_index_id(conn: sqlite3.Connection) -> None:
+    """A random id per index file: with `generation`, an exact cache key, even
+    when a deleted index is rebuilt at the same path and counts from 0 again."""
+    conn.execute(_SET_META, ("index_id", secrets.token_hex(8)))
+
+
+MIGRATIONS = (m001_initial, m002_index_id)  # migration i brings the schema to version i + 1
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -187,10 +198,11 @@ def fts_query(text: str) -> str | None:
 
 
 def _anchor_glob(pattern: str) -> str:
-    """An absolute pattern stays as it is; any other matches anywhere ("*" + pattern)."""
+    """An absolute pattern stays as it is; any other matches at a folder boundary
+    anywhere in the path ("*/" + pattern), so "notes/*" misses "/x/oldnotes/a"."""
     if _ABSOLUTE_GLOB.match(pattern):
         return os.path.expanduser(pattern)
-    return "*" + pattern
+    return pattern if pattern.startswith("*") else "*/" + pattern
 
 
 @lru_cache(maxsize=8)
@@ -276,7 +288,7 @@ class Store:
                 check_same_thread=False,
             )
             try:
-                self.db = sqlite_utils.Database(conn, execute_plugins=False)
+                self.conn = conn
                 self._configure()
                 self._migrate()
             except BaseException:
@@ -284,26 +296,29 @@ class Store:
                 raise
 
     def _configure(self) -> None:
-        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Switching a new file to WAL can fail with "locked" at once (no busy wait)
         # while another connection is switching it too: retry until the timeout.
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
-                self.db.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA journal_mode = WAL")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.005)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
 
     def _schema_version(self) -> int:
         """0 for an empty file; refuses SQLite files that some other program made."""
-        tables, row = self.db.table_names(), None
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        row = None
         if "meta" in tables:
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
         if row is None and tables:
             raise StoreError(
                 self.path,
@@ -326,7 +341,7 @@ class Store:
         with self._write() as conn:
             version = self._schema_version()  # again, now that we hold the write lock
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-                migration(self.db)
+                migration(conn)
                 conn.execute(_SET_META, ("schema_version", str(number)))
 
     # -- plumbing ---------------------------------------------------------------
@@ -335,7 +350,7 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error."""
         with self._lock, _sqlite_errors(self.path):
-            conn = self.db.conn
+            conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -349,7 +364,7 @@ class Store:
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: every query inside sees the same snapshot."""
         with self._lock, _sqlite_errors(self.path):
-            conn = self.db.conn
+            conn = self.conn
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -359,7 +374,7 @@ class Store:
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock, _sqlite_errors(self.path):
-            return self.db.execute(sql, params).fetchall()
+            return self.conn.execute(sql, params).fetchall()
 
     @staticmethod
     def _bump_generation(conn: sqlite3.Connection) -> None:
@@ -368,7 +383,14 @@ class Store:
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
-            self.db.conn.close()
+            self.conn.close()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The same connection as a `sqlite_utils.Database`, for exploring the index."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn, execute_plugins=False)
 
     def __enter__(self) -> Store:
         return self
@@ -395,6 +417,11 @@ class Store:
     def generation(self) -> int:
         """Bumped by every write transaction that changes what search sees; 0 when new."""
         return int(self.meta().get("generation", 0))
+
+    @property
+    def index_id(self) -> str:
+        """A random id given to this index file when it was created."""
+        return self.meta().get("index_id", "")
 
     @property
     def embed_model(self) -> str | None:

@@ -6,8 +6,9 @@
 
 The matrix is built from one bulk read of the store's blobs and kept in a
 sidecar folder next to the database, `<db>.vectors/`, as immutable `.npy`
-files named by the store's generation (`g42.ids.npy`, `g42.f32.npy`). A
-process whose generation matches maps them with `np.load(mmap_mode="r")`: no
+files named by the index's random id and generation (`3f9c…-g42.ids.npy`,
+`3f9c…-g42.f32.npy`), an exact key even for an index rebuilt at the same path.
+A process whose key matches maps them with `np.load(mmap_mode="r")`: no
 copy, no per-row decoding, pages shared with every other reader. A stale,
 missing or damaged sidecar is rebuilt; files are written under temporary names
 and `os.replace`d into place (ids first, matrix last), so a reader never sees
@@ -29,7 +30,7 @@ import numpy as np
 SIDECAR_SUFFIX = ".vectors"
 NORMALIZE_BLOCK_ROWS = 8192  # rows normalized at a time: bounds the temporary memory
 STALE_TEMP_SECONDS = 3600  # leftover temp files older than this are from a crashed writer
-_SIDECAR_FILE = re.compile(r"g(\d+)\.(?:ids|f32)\.npy")
+_SIDECAR_FILE = re.compile(r"(?:([0-9a-f]+)-)?g(\d+)\.(?:ids|f32)\.npy")
 
 
 def sidecar_dir(db_path: str | os.PathLike[str]) -> Path | None:
@@ -65,6 +66,7 @@ class VectorCache:
     def __init__(self, store) -> None:
         self.store = store
         self.folder = sidecar_dir(store.path)
+        self.index_id = store.index_id
         self.generation: int | None = None  # generation of the loaded matrix
         self.rebuilds = 0  # how many times this cache rebuilt from the store (tests, benchmarks)
         self._ids = np.zeros(0, np.int64)
@@ -95,9 +97,8 @@ class VectorCache:
         """Rebuild the matrix and its sidecar from the store now, so the next search starts
         fast. Ingest calls this after a run that changed the index.
 
-        It rebuilds even when files of the current generation exist: after the
-        database was deleted and built again, its generation can repeat, and
-        those files would hold the old index's vectors.
+        It rebuilds even when files of the current generation exist, so a
+        sidecar written by a crashed run is never trusted after a write.
         """
         with self._lock:
             self._rebuild()
@@ -106,7 +107,8 @@ class VectorCache:
 
     def _paths(self, generation: int) -> tuple[Path, Path]:
         assert self.folder is not None
-        return self.folder / f"g{generation}.ids.npy", self.folder / f"g{generation}.f32.npy"
+        key = f"{self.index_id}-g{generation}"
+        return self.folder / f"{key}.ids.npy", self.folder / f"{key}.f32.npy"
 
     def _open(self, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Map the sidecar of `generation`; None when it is missing or does not add up."""
@@ -123,7 +125,7 @@ class VectorCache:
         return np.asarray(ids), np.asarray(matrix)  # plain ndarray views of the maps
 
     def _plausible(self, ids: np.ndarray, matrix: np.ndarray) -> bool:
-        """Shapes, types and the row count agree with each other and with the store."""
+        """Shapes and types agree with each other and with the store's dimension."""
         dim = self.store.dim
         return (
             ids.dtype == np.int64
@@ -133,7 +135,6 @@ class VectorCache:
             and matrix.flags.c_contiguous
             and matrix.shape[0] == ids.shape[0] > 0
             and (dim is None or matrix.shape[1] == dim)
-            and matrix.shape[0] == self.store.counts()[1]
         )
 
     def _rebuild(self) -> None:
@@ -165,7 +166,8 @@ class VectorCache:
         self._remove_older(generation)
 
     def _remove_older(self, generation: int) -> None:
-        """Delete files of older generations (readers that mapped them keep their pages)."""
+        """Delete older generations and other indexes' files (readers that mapped them
+        keep their pages)."""
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
@@ -174,7 +176,7 @@ class VectorCache:
         for entry in entries:
             match = _SIDECAR_FILE.fullmatch(entry.name)
             try:
-                if match and int(match.group(1)) < generation:
+                if match and (match.group(1) != self.index_id or int(match.group(2)) < generation):
                     os.unlink(entry.path)
                 elif entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
                     os.unlink(entry.path)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +83,9 @@ def test_new_index_has_schema_meta_and_pragmas(tmp_path):
     with Store(tmp_path / "index.db") as store:
         tables = set(store.db.table_names())
         assert {"documents", "chunks", "chunks_fts", "meta"} <= tables
-        assert store.meta() == {"schema_version": "1", "generation": "0"}
+        meta = store.meta()
+        assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("index_id"))
+        assert meta == {"schema_version": "2", "generation": "0"}
         assert store.generation == 0 and store.embed_model is None and store.dim is None
         pragma = lambda name: store.db.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
         assert pragma("journal_mode") == "wal"
@@ -220,7 +225,7 @@ def test_stats(store):
     stats = store.stats()
     assert stats["documents"] == 1 and stats["chunks"] == 2 and stats["dim"] == DIM
     assert stats["embed_model"] == "m" and stats["chunk_overlap"] == 10
-    assert stats["schema_version"] == 1 and stats["generation"] == store.generation
+    assert stats["schema_version"] == 2 and stats["generation"] == store.generation
     assert stats["size_bytes"] > 0 and stats["path"] == str(store.path)
 
 
@@ -305,9 +310,11 @@ def test_chunk_ids_matching_globs(store):
     add(store, "/home/u/notes/a.md", "a0", "a1")  # ids 1, 2
     add(store, "/home/u/notes/b.txt", "b0")  # id 3
     add(store, "/home/u/src/c.md", "c0")  # id 4
+    add(store, "/home/u/oldnotes/d.txt", "d0")  # id 5
     match = lambda glob: store.chunk_ids_matching(glob).tolist()  # noqa: E731
     assert match("*.md") == [1, 2, 4]
-    assert match("notes/*") == [1, 2, 3]
+    assert match("notes/*") == [1, 2, 3]  # a folder name, not the end of "oldnotes"
+    assert match("u/notes/a.md") == [1, 2]
     assert match("/home/u/src/*") == [4]
     assert match("/notes/*") == []  # absolute: anchored at the root
     assert match("*.MD") == []  # case-sensitive, like GLOB
@@ -440,3 +447,18 @@ def test_a_writer_that_cannot_get_the_lock_says_so(tmp_path, monkeypatch):
             other.close()
         assert "another ragkit process is writing; try again" in str(info.value)
         assert str(store.path) in str(info.value) and store.counts() == (0, 0)
+
+
+def test_using_a_store_does_not_import_click(tmp_path):
+    code = (
+        "import sys; from ragkit.store import Store; "
+        f"s = Store({str(tmp_path / 'x.db')!r}); s.counts(); s.keyword_search('a'); "
+        "print('click' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_db_is_a_sqlite_utils_view_of_the_same_file(store):
+    add(store, "/notes/a.md", "a0")
+    assert store.db["documents"].count == 1

@@ -61,7 +61,10 @@ def test_sidecar_is_created_with_normalized_rows(store):
     folder = sidecar_dir(store.path)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     g = store.generation
-    assert sidecar_files(store) == [f"g{g}.f32.npy", f"g{g}.ids.npy"]
+    assert sidecar_files(store) == [
+        f"{store.index_id}-g{g}.f32.npy",
+        f"{store.index_id}-g{g}.ids.npy",
+    ]
     assert cache.rebuilds == 1
 
 
@@ -97,7 +100,10 @@ def test_a_write_makes_the_next_load_rebuild_and_drops_old_files(store):
     ids, matrix = cache.load()
     assert cache.rebuilds == 2 and len(ids) == 5
     g = store.generation
-    assert sidecar_files(store) == [f"g{g}.f32.npy", f"g{g}.ids.npy"]
+    assert sidecar_files(store) == [
+        f"{store.index_id}-g{g}.f32.npy",
+        f"{store.index_id}-g{g}.ids.npy",
+    ]
     assert old_matrix.shape == (2, DIM) and len(old_ids) == 2  # earlier arrays stay usable
 
 
@@ -107,7 +113,10 @@ def test_a_damaged_sidecar_is_rebuilt(store, damage):
     add_document(store, "a.txt", rng.normal(size=(50, DIM)))
     expected_ids, expected = (a.copy() for a in VectorCache(store).load())
     folder, g = sidecar_dir(store.path), store.generation
-    matrix_file, ids_file = folder / f"g{g}.f32.npy", folder / f"g{g}.ids.npy"
+    matrix_file, ids_file = (
+        folder / f"{store.index_id}-g{g}.f32.npy",
+        folder / f"{store.index_id}-g{g}.ids.npy",
+    )
     if damage == "truncate":
         matrix_file.write_bytes(matrix_file.read_bytes()[:300])
     elif damage == "garbage":
@@ -141,7 +150,10 @@ def test_an_empty_index_loads_empty_arrays(store):
 def test_refresh_writes_the_sidecar_for_the_next_process(store):
     add_document(store, "a.txt", np.eye(2, DIM))
     VectorCache(store).refresh()
-    assert sidecar_files(store) == [f"g{store.generation}.f32.npy", f"g{store.generation}.ids.npy"]
+    assert sidecar_files(store) == [
+        f"{store.index_id}-g{store.generation}.f32.npy",
+        f"{store.index_id}-g{store.generation}.ids.npy",
+    ]
     later = VectorCache(store)
     later.load()
     assert later.rebuilds == 0
@@ -199,3 +211,17 @@ def test_a_rebuild_needs_about_one_matrix_of_memory(store):
     # One matrix, the store's batch (twice: rows, then joined) and small buffers;
     # a second copy of the matrix (say, a normalize that is not in place) fails this.
     assert grown < 1.1 * matrix_bytes + 2.5 * fetch_batch_bytes, (grown, matrix_bytes)
+
+
+def test_an_index_rebuilt_at_the_same_path_never_reuses_the_old_sidecar(tmp_path):
+    path = tmp_path / "again.db"
+    with Store(path) as first:
+        add_document(first, "a.txt", np.eye(2, DIM))
+        VectorCache(first).refresh()
+        old_generation = first.generation
+    path.unlink()
+    with Store(path) as second:
+        add_document(second, "b.txt", np.eye(2, DIM)[::-1])
+        assert second.generation == old_generation  # the counter repeats ...
+        ids, matrix = VectorCache(second).load()  # ... but the key does not
+        np.testing.assert_array_equal(matrix, np.eye(2, DIM)[::-1])
