@@ -24,7 +24,7 @@ from .errors import OllamaUnavailable, RagkitError
 from .ingest import DEFAULT_MAX_FILE_SIZE, Ingester
 from .ollama import OllamaClient
 from .store import Store
-from .terminal import ProgressLine, human_bytes, parse_size
+from .terminal import ProgressLine, PullProgress, human_bytes, parse_size
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -414,46 +414,6 @@ def pull(model, host) -> None:
         raise RagkitError(f"the pull of {model} ended early ({progress.status or 'no status'})")
     size = f" ({human_bytes(progress.size)})" if progress.size else ""
     click.echo(f"pulled {model}{size} in {time.monotonic() - started:.1f}s")
-
-
-class PullProgress:
-    """Pull progress on stderr: a bar on a terminal, plain status lines otherwise."""
-
-    def __init__(self) -> None:
-        self.stream = sys.stderr
-        self.bar = self.stream.isatty()
-        self.status, self.width = "", 0
-        self.sizes: dict[str, int] = {}  # layer digest -> bytes
-
-    @property
-    def size(self) -> int:
-        return sum(self.sizes.values())
-
-    def __enter__(self) -> PullProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar and self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-
-    def update(self, event: dict[str, Any]) -> None:
-        status = str(event.get("status") or "")
-        total, done = event.get("total") or 0, event.get("completed") or 0
-        if event.get("digest") and total:
-            self.sizes[event["digest"]] = total
-        if self.bar:
-            line = status[:30]
-            if total:
-                filled = int(24 * min(done, total) / total)
-                line = f"{line:<30} [{'#' * filled}{'-' * (24 - filled)}] {100 * done // total:3d}%"
-                line += f" {human_bytes(done)}/{human_bytes(total)}"
-            self.stream.write("\r" + line.ljust(self.width))
-            self.stream.flush()
-            self.width = max(self.width, len(line))
-        elif status != self.status:
-            click.echo(status, err=True)
-        self.status = status
 
 
 def _size(value: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from typing import TextIO
+from typing import Self, TextIO
 
 from .errors import ConfigError
 
@@ -41,19 +41,15 @@ def human_bytes(size: float) -> str:
     return f"{size}GB"  # unreachable; keeps type checkers calm
 
 
-class ProgressLine:
-    """One self-rewriting status line on stderr, only when stderr is a terminal.
-
-    `update(progress)` takes an `ingest.Progress`; redraws at most 10 times a second."""
+class StatusLine:
+    """One self-rewriting line on stderr, drawn only when stderr is a terminal."""
 
     def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
-        self.started = time.monotonic()
-        self.last_draw = 0.0
         self.width = 0
 
-    def __enter__(self) -> ProgressLine:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -61,27 +57,72 @@ class ProgressLine:
             self.stream.write("\r" + " " * self.width + "\r")
             self.stream.flush()
 
-    def update(self, progress) -> None:
-        now = time.monotonic()
-        if not self.enabled or (
-            now - self.last_draw < 0.1 and progress.files_done < progress.files_total
-        ):
-            return
-        self.last_draw = now
-        line = self.render(progress, now - self.started)
+    def draw(self, line: str) -> None:
+        """Replace the line on screen with `line`."""
         self.stream.write("\r" + line.ljust(self.width))
         self.stream.flush()
         self.width = max(self.width, len(line))
+
+
+def bar(fraction: float, width: int = 24) -> str:
+    """`[######------]` for a fraction between 0 and 1."""
+    filled = int(width * min(max(fraction, 0.0), 1.0))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+class ProgressLine(StatusLine):
+    """Indexing progress: `update(progress)` takes an `ingest.Progress` and redraws
+    at most 10 times a second (always on the last file)."""
+
+    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+        super().__init__(enabled=enabled, stream=stream)
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+
+    def update(self, progress) -> None:
+        now = time.monotonic()
+        finished = progress.files_done >= progress.files_total
+        if not self.enabled or (now - self.last_draw < 0.1 and not finished):
+            return
+        self.last_draw = now
+        self.draw(self.render(progress, now - self.started))
 
     @staticmethod
     def render(progress, elapsed: float) -> str:
         done, total = progress.files_done, progress.files_total
         rate = progress.chunks_done / elapsed if elapsed > 0 else 0.0
         eta = elapsed / done * (total - done) if done else 0.0
-        bar_width = 24
-        filled = int(bar_width * done / total) if total else bar_width
-        bar = "#" * filled + "-" * (bar_width - filled)
         return (
-            f"[{bar}] {done}/{total} files  {progress.chunks_done} chunks  "
-            f"{rate:.0f} chunks/s  ETA {eta:.0f}s"
+            f"{bar(done / total if total else 1.0)} {done}/{total} files  "
+            f"{progress.chunks_done} chunks  {rate:.0f} chunks/s  ETA {eta:.0f}s"
         )
+
+
+class PullProgress(StatusLine):
+    """`/api/pull` progress: a bar on a terminal, plain status lines otherwise."""
+
+    def __init__(self, *, stream: TextIO | None = None) -> None:
+        super().__init__(stream=stream)
+        self.status = ""
+        self.sizes: dict[str, int] = {}  # layer digest -> bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes of all layers seen so far."""
+        return sum(self.sizes.values())
+
+    def update(self, event: dict) -> None:
+        status = str(event.get("status") or "")
+        total, done = event.get("total") or 0, event.get("completed") or 0
+        if event.get("digest") and total:
+            self.sizes[event["digest"]] = total
+        if self.enabled:
+            line = f"{status[:30]:<30}"
+            if total:
+                line += f" {bar(done / total)} {100 * min(done, total) // total:3d}%"
+                line += f" {human_bytes(done)}/{human_bytes(total)}"
+            self.draw(line.rstrip())
+        elif status != self.status:
+            self.stream.write(status + "\n")
+            self.stream.flush()
+        self.status = status

@@ -9,10 +9,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ragkit.cli import PullProgress, cli
+from ragkit.cli import cli
 from ragkit.doctor import Check, run_checks
 from ragkit.index import Index
 from ragkit.store import Store
+from ragkit.terminal import PullProgress
 
 
 @pytest.fixture
@@ -124,8 +125,7 @@ def test_pull_progress_draws_a_bar_on_a_terminal():
         def isatty(self) -> bool:
             return True
 
-    with PullProgress() as progress:
-        progress.stream, progress.bar = Terminal(), True
+    with PullProgress(stream=Terminal()) as progress:
         progress.update(
             {"status": "pulling 1234", "digest": "sha256:1", "total": 2048, "completed": 1024}
         )

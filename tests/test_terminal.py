@@ -1,0 +1,70 @@
+"""Terminal helpers: sizes, and progress lines that only draw on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ragkit.errors import ConfigError
+from ragkit.ingest import Progress
+from ragkit.terminal import ProgressLine, bar, human_bytes, parse_size
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("500KB", 500 * 1024), ("20mb", 20 * 1024**2), ("1.5 GB", int(1.5 * 1024**3)), ("42", 42)],
+)
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("bad", ["lots", "10 parsecs", "", "-5MB"])
+def test_parse_size_refuses_nonsense_with_an_example(bad):
+    with pytest.raises(ConfigError) as info:
+        parse_size(bad)
+    assert "500KB" in str(info.value)
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1536, 50 * 1024**2, 3 * 1024**4)] == [
+        "0B",
+        "1.5KB",
+        "50MB",
+        "3072GB",
+    ]
+
+
+def test_bar_is_clamped():
+    assert bar(0.5, 4) == "[##--]" and bar(2, 4) == "[####]" and bar(-1, 4) == "[----]"
+
+
+def test_progress_line_draws_files_chunks_rate_and_eta_on_a_terminal():
+    with ProgressLine(stream=Terminal()) as line:
+        line.started -= 2.0  # as if two seconds had passed
+        line.update(Progress(files_done=5, files_total=10, chunks_done=100, path="a.md"))
+        drawn = line.stream.getvalue()
+    assert drawn.startswith("\r[############------------] 5/10 files  100 chunks")
+    assert "50 chunks/s" in drawn and "ETA 2s" in drawn
+    assert line.stream.getvalue().endswith("\r")  # cleared at the end
+
+
+def test_progress_line_stays_quiet_when_piped():
+    stream = io.StringIO()
+    with ProgressLine(stream=stream) as line:
+        line.update(Progress(files_done=1, files_total=1, chunks_done=3, path="a.md"))
+    assert stream.getvalue() == ""
+
+
+def test_progress_line_redraws_at_most_ten_times_a_second_but_always_at_the_end():
+    with ProgressLine(stream=Terminal()) as line:
+        for done in range(1, 51):
+            line.update(Progress(files_done=done, files_total=50, chunks_done=done, path="x"))
+        drawn = line.stream.getvalue()
+    assert drawn.count("files") <= 3
+    assert "50/50 files" in drawn
