@@ -27,6 +27,7 @@ from .embedmodels import profile_for
 from .errors import BadResponse, ConfigError, IndexMismatch
 from .ollama import OllamaClient, same_model
 from .vectors import VectorCache
+from .words import content_terms
 
 if TYPE_CHECKING:
     from .store import ChunkRow, Store
@@ -37,12 +38,6 @@ MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
 POOL_FACTOR = 4  # ...and at least this many times k
 SNIPPET_CHARS = 200
 MAX_CACHED_GLOBS = 16  # path masks kept per retriever
-_STOPWORDS = frozenset(
-    "a an and are as at be by do does for from how i in is it of on or the this to was "
-    "what when where which who why with".split()
-)
-
-
 # -- pure helpers ----------------------------------------------------------
 
 
@@ -88,10 +83,15 @@ def display_path(path: str) -> str:
         return path
 
 
+def source_label(path: str, page: int | None) -> str:
+    """`notes/dome.md`, or `manual.pdf:3` for a page of a PDF (relative to cwd)."""
+    where = display_path(path)
+    return f"{where}:{page}" if page is not None else where
+
+
 def query_terms(query: str) -> list[str]:
     """The words of a query worth highlighting: lowercased, no stopwords, no repeats."""
-    words = re.findall(r"\w+", query.lower())
-    return list(dict.fromkeys(w for w in words if w not in _STOPWORDS and len(w) > 1))
+    return content_terms(query)
 
 
 def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
@@ -167,8 +167,7 @@ class Hit:
     @property
     def source(self) -> str:
         """`notes/dome.md`, or `manual.pdf:3` for a page of a PDF."""
-        where = display_path(self.path)
-        return f"{where}:{self.page}" if self.page is not None else where
+        return source_label(self.path, self.page)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
