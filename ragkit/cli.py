@@ -8,7 +8,9 @@ Exit codes: 0 success; 1 an error (one line on stderr saying what to do);
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from .terminal import ProgressLine, PullProgress, human_bytes, parse_size
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_UNAVAILABLE = 4
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes of a file name
 
 
 class RagkitGroup(click.Group):
@@ -59,6 +62,17 @@ def host_option(func: Callable) -> Callable:
     )(func)
 
 
+def timeout_option(func: Callable) -> Callable:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        envvar="RAGKIT_TIMEOUT",
+        callback=lambda ctx, param, value: _finite(value),
+        metavar="SECONDS",
+        help="How long to wait for Ollama to answer [env RAGKIT_TIMEOUT; default 300].",
+    )(func)
+
+
 def embed_model_option(func: Callable) -> Callable:
     return click.option(
         "--embed-model",
@@ -72,7 +86,10 @@ def json_option(func: Callable) -> Callable:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """Readable UTF-8 JSON; a file name's undecodable bytes (lone surrogates) are escaped,
+    so the output stays valid UTF-8 and `os.fsencode(json.loads(...))` gives them back."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    click.echo(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @click.group(cls=RagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +102,7 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
 @host_option
+@timeout_option
 @embed_model_option
 @click.option("--include", multiple=True, metavar="GLOB", help="Only index files matching.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files/folders matching.")
@@ -116,6 +134,7 @@ def index(
     paths,
     db,
     host,
+    timeout,
     embed_model,
     include,
     exclude,
@@ -130,7 +149,7 @@ def index(
     with Store(config.db_path(db)) as store:
         ingester = Ingester(
             store,
-            OllamaClient(host),
+            OllamaClient(host, timeout=timeout),
             embed_model=embed_model,
             chunk_size=chunk_size,
             overlap=overlap,
@@ -196,12 +215,16 @@ def status(db, as_json) -> None:
 @json_option
 @db_option
 @host_option
+@timeout_option
 @embed_model_option
-def search(query, k, mode, path_glob, as_json, db, host, embed_model) -> None:
+def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -> None:
     """Find the passages that best match QUERY."""
     from .retriever import Retriever
 
-    with Retriever(db, client=OllamaClient(host), embed_model=embed_model) as retriever:
+    if not query.strip():
+        raise click.UsageError("the query is empty")
+    client = OllamaClient(host, timeout=timeout)
+    with Retriever(db, client=client, embed_model=embed_model) as retriever:
         hits = retriever.search(query, k, mode=mode, path=path_glob)
         if not hits and retriever.store.counts()[1] == 0:
             raise RagkitError(
@@ -269,6 +292,7 @@ def answer_options(func: Callable) -> Callable:
         click.option("--seed", type=int, help="Random seed, for repeatable answers."),
         db_option,
         host_option,
+        timeout_option,
         embed_model_option,
     ]
     for option in reversed(options):
@@ -310,6 +334,7 @@ def ask(
     seed,
     db,
     host,
+    timeout,
     embed_model,
     no_stream,
     show_context,
@@ -324,7 +349,7 @@ def ask(
     from .cli_chat import show_context as print_context
     from .retriever import Retriever
 
-    text, client = _read_question(question), OllamaClient(host)
+    text, client = _read_question(question), OllamaClient(host, timeout=timeout)
     with Retriever(db, client=client, embed_model=embed_model) as retriever:
         result = answer(
             text,
@@ -348,7 +373,7 @@ def ask(
 
 @cli.command()
 @answer_options
-def chat(k, mode, model, num_ctx, temperature, seed, db, host, embed_model) -> None:
+def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_model) -> None:
     """Talk with your documents; follow-ups keep their context.
 
     Type /help inside for the commands; Ctrl-D or /exit leaves.
@@ -357,7 +382,7 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, embed_model) -> N
     from .conversation import Conversation
     from .retriever import Retriever
 
-    client = OllamaClient(host)
+    client = OllamaClient(host, timeout=timeout)
     with Retriever(db, client=client, embed_model=embed_model) as retriever:
         conversation = Conversation(
             retriever,
@@ -404,16 +429,23 @@ def doctor(db, host, embed_model, chat_model, as_json) -> None:
 @cli.command()
 @click.argument("model")
 @host_option
-def pull(model, host) -> None:
+@timeout_option
+def pull(model, host, timeout) -> None:
     """Download MODEL into Ollama, e.g. nomic-embed-text or llama3.2."""
     started = time.monotonic()
     with PullProgress() as progress:
-        for event in OllamaClient(host).pull(model):
+        for event in OllamaClient(host, timeout=timeout).pull(model):
             progress.update(event)
     if progress.status != "success":
         raise RagkitError(f"the pull of {model} ended early ({progress.status or 'no status'})")
     size = f" ({human_bytes(progress.size)})" if progress.size else ""
     click.echo(f"pulled {model}{size} in {time.monotonic() - started:.1f}s")
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
 
 
 def _size(value: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import ConfigError
+
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
 DEFAULT_CHAT_MODEL = "llama3.2"
 
@@ -29,3 +31,24 @@ def embed_model(explicit: str | None = None) -> str:
 def chat_model(explicit: str | None = None) -> str:
     """The chat model: the explicit name, else `RAGKIT_CHAT_MODEL`, else llama3.2."""
     return explicit or os.environ.get("RAGKIT_CHAT_MODEL") or DEFAULT_CHAT_MODEL
+
+
+def read_timeout(explicit: float | None = None) -> float | None:
+    """Seconds to wait for Ollama's next bytes: the explicit value, else `RAGKIT_TIMEOUT`,
+    else None (the client's own default). Anything but a positive number is a ConfigError."""
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get("RAGKIT_TIMEOUT", "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(
+            f"RAGKIT_TIMEOUT must be a number of seconds, not {raw!r}",
+            value=raw,
+            hint="Set it to e.g. 600, or unset it for the default",
+        )
+    return seconds

@@ -25,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .config import read_timeout
 from .errors import (
     BadResponse,
     ConfigError,
@@ -42,6 +43,7 @@ DEFAULT_RETRIES = 3  # for refused connections and 502/503/504, never for 4xx
 DEFAULT_BACKOFF = 0.25  # seconds; sleeps 0, 0.5, 1.0 between the retries
 DEFAULT_BATCH_SIZE = 64  # texts per /api/embed request
 RETRY_STATUSES = (502, 503, 504)
+_DIRECT = {"http": None, "https": None, "all": None}  # requests: None drops an env proxy
 
 Message = Mapping[str, Any]
 
@@ -101,6 +103,17 @@ def _reachable(hostname: str) -> str:
     if address.is_unspecified:
         return "127.0.0.1" if address.version == 4 else "[::1]"
     return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _is_loopback(base_url: str) -> bool:
+    """Whether the server is on this machine (`localhost`, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def same_model(a: str, b: str) -> bool:
@@ -180,19 +193,24 @@ class OllamaClient:
 
     One `requests.Session` with retries (refused connections and 502/503/504,
     exponential backoff, never 4xx) and a `(connect, read)` timeout on every call.
+    `timeout` is that pair, or one number of seconds for both (the connect timeout
+    stays at most DEFAULT_CONNECT_TIMEOUT); by default `RAGKIT_TIMEOUT`, else 300 s.
     """
 
     def __init__(
         self,
         host: str | None = None,
         *,
-        timeout: tuple[float, float] = (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT),
+        timeout: float | tuple[float, float] | None = None,
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.base_url = resolve_host(host)
-        self.timeout = timeout
+        self.timeout = _timeouts(timeout)
+        # A local server is talked to directly, never through HTTP(S)_PROXY, as Ollama's
+        # own clients do: a proxy would otherwise receive every document's text.
+        self._proxies = _DIRECT if _is_loopback(self.base_url) else None
         self.batch_size = batch_size
         self.session = requests.Session()
         retry = Retry(
@@ -407,7 +425,12 @@ class OllamaClient:
         url = self.base_url + path
         try:
             response = self.session.request(
-                method, url, json=payload, timeout=self.timeout, stream=stream
+                method,
+                url,
+                json=payload,
+                timeout=self.timeout,
+                stream=stream,
+                proxies=dict(self._proxies) if self._proxies else None,
             )
         except requests.RequestException as exc:
             raise self._translate(exc) from exc
@@ -457,7 +480,8 @@ class OllamaClient:
         if isinstance(exc, requests.ReadTimeout):
             return OllamaError(
                 f"no answer from {self.base_url} within {read:g}s",
-                hint="The model may still be loading: try again, or allow a longer timeout",
+                hint="The model may still be loading: try again, or allow a longer timeout"
+                " (--timeout SECONDS or RAGKIT_TIMEOUT)",
                 url=self.base_url,
             )
         if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -471,6 +495,14 @@ class OllamaClient:
                 )
             return OllamaUnavailable(self.base_url)
         return OllamaError(f"request to {self.base_url} failed: {exc}", url=self.base_url)
+
+
+def _timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float]:
+    """(connect, read) seconds from a pair, one number, or None (RAGKIT_TIMEOUT / default)."""
+    if isinstance(timeout, tuple | list):
+        return float(timeout[0]), float(timeout[1])
+    read = float(timeout if timeout is not None else read_timeout() or DEFAULT_READ_TIMEOUT)
+    return min(DEFAULT_CONNECT_TIMEOUT, read), read
 
 
 class _RouteMissing(OllamaError):

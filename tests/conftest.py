@@ -9,7 +9,13 @@ import pytest
 
 from tests.fake_ollama import FakeOllama
 
-ISOLATED_ENV = ("OLLAMA_HOST", "RAGKIT_DB", "RAGKIT_EMBED_MODEL", "RAGKIT_CHAT_MODEL")
+ISOLATED_ENV = (
+    "OLLAMA_HOST",
+    "RAGKIT_DB",
+    "RAGKIT_EMBED_MODEL",
+    "RAGKIT_CHAT_MODEL",
+    "RAGKIT_TIMEOUT",
+)
 
 
 @pytest.fixture(autouse=True)
