@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class _Pending:
 
     record: NewDocument
     chunks: list[Chunk]
-    vectors: list[np.ndarray | None]
+    vectors: np.ndarray | None  # (chunks, dim), allocated when the first vector arrives
     missing: int
     is_new: bool
 
@@ -123,8 +124,8 @@ class Ingester:
         """Bring the index in step with `paths` (files or folders); see `IngestSummary`."""
         started = time.perf_counter()
         roots = [Path(p).expanduser().resolve() for p in paths]
-        self._check_model(reembed)
         files = list(discover_files(roots, include=include, exclude=exclude))
+        self._check_model(reembed)
         run = _Run(self, len(files), on_progress)
         run.index_files(files)
         if prune:
@@ -135,13 +136,14 @@ class Ingester:
         return run.summary
 
     def _check_model(self, reembed: bool) -> None:
-        """Refuse to mix embedding models in one index, unless asked to rebuild."""
+        """Refuse to mix embedding models in one index, unless asked to rebuild. The old
+        index is cleared only once the model has embedded a probe: a missing model or
+        an unreachable Ollama keeps it."""
         indexed_with = self.store.embed_model
-        if indexed_with and not same_model(indexed_with, self.embed_model):
-            if not reembed:
-                raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
-            self.store.clear()
-        elif reembed:
+        if indexed_with and not same_model(indexed_with, self.embed_model) and not reembed:
+            raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
+        if reembed:
+            self.client.embed_batch([f"{self.profile.document_prefix}ragkit"], self.embed_model)
             self.store.clear()
 
     def _prune(self, roots: list[Path], files: list[Path], failed: set[str]) -> int:
@@ -189,10 +191,13 @@ class _Run:
 
     def _take(self, path: Path) -> None:
         """Settle one file now (unchanged, empty, failed) or queue its chunks."""
+        if not _is_utf8(str(path)):  # SQLite text is UTF-8: such a path cannot be stored
+            return self._failed(path, "its name is not valid UTF-8; rename the file to index it")
         try:
             stat = path.stat()
-            if self.ing.max_file_size is not None and stat.st_size > self.ing.max_file_size:
-                read_document(path, max_bytes=self.ing.max_file_size)  # raises, naming the limit
+            too_big = self.ing.max_file_size is not None and stat.st_size > self.ing.max_file_size
+            if too_big or not S_ISREG(stat.st_mode):  # hashing a FIFO would block for ever
+                read_document(path, max_bytes=self.ing.max_file_size)  # raises, saying why
             digest = _file_hash(path)
             previous = self.known.get(str(path))
             if previous is not None and previous.hash == digest:
@@ -203,13 +208,13 @@ class _Run:
                 self.summary.unchanged += 1
                 return self._settled(path)
             document = read_document(path, max_bytes=self.ing.max_file_size)
-        except DocumentError as exc:
-            return self._failed(path, exc.reason)
+        except DocumentError as exc:  # the reason and its fix: "PDF is encrypted. decrypt it..."
+            return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
         except OSError as exc:
             return self._failed(path, exc.strerror or str(exc))
         record = _record(document, digest, stat)
         chunks = self._chunk(document)
-        pending = _Pending(record, chunks, [None] * len(chunks), len(chunks), previous is None)
+        pending = _Pending(record, chunks, None, len(chunks), previous is None)
         if not chunks:
             return self._store(pending)
         self.queue.extend((pending, i) for i in range(len(chunks)))
@@ -266,14 +271,17 @@ class _Run:
                 chunk_overlap=self.ing.overlap,
             )
         for (pending, index), vector in zip(batch, vectors, strict=True):
+            if pending.vectors is None:  # one matrix per document: no copies when stored
+                pending.vectors = np.empty((len(pending.chunks), len(vector)), np.float32)
             pending.vectors[index] = vector
             pending.missing -= 1
             if pending.missing == 0:
                 self._store(pending)
 
     def _store(self, pending: _Pending) -> None:
-        dim = self.ing.store.dim or 0
-        vectors = np.stack(pending.vectors) if pending.vectors else np.zeros((0, dim), np.float32)
+        vectors = pending.vectors
+        if vectors is None:  # no chunks
+            vectors = np.zeros((0, self.ing.store.dim or 0), np.float32)
         self.ing.store.replace_document(pending.record, pending.chunks, vectors)
         if pending.is_new:
             self.summary.new += 1
@@ -309,6 +317,15 @@ def _record(document: Document, digest: str, stat: os.stat_result) -> NewDocumen
 def _file_hash(path: Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_utf8(text: str) -> bool:
+    """False for names with undecodable bytes (surrogate escapes), e.g. b"bad\\xff.txt"."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_under(path: Path, root: Path) -> bool:

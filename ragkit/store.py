@@ -211,6 +211,19 @@ def _insert_chunks_sql(rows: int) -> str:
     return f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES {values}"
 
 
+def _chunk_params(
+    doc_id: int, chunks: Sequence[ChunkLike], matrix: np.ndarray, start: int, count: int
+) -> list[Any]:
+    """The 8 INSERT parameters of each of chunks[start:start + count], flattened."""
+    blob, width = matrix[start : start + count].tobytes(), matrix.shape[1] * 4
+    params: list[Any] = []
+    for i in range(count):
+        c = chunks[start + i]
+        embedding = blob[i * width : (i + 1) * width]
+        params += (doc_id, c.seq, c.text, c.page, c.start, c.end, c.heading, embedding)
+    return params
+
+
 def _as_matrix(chunks: Sequence[ChunkLike], embeddings: np.ndarray) -> np.ndarray:
     """Check embeddings against chunks; return them as C-contiguous little-endian float32."""
     array = np.asarray(embeddings)
@@ -525,20 +538,19 @@ class Store:
         """Insert INSERT_BATCH rows per statement.
 
         One statement per row would make FTS5 flush a segment per row (every
-        statement opens a savepoint), which is several times slower.
+        statement opens a savepoint), which is several times slower. Parameters
+        are built one batch at a time, so memory does not grow with the document.
         """
-        blob, width = matrix.tobytes(), matrix.shape[1] * 4
-        params: list[Any] = []
-        for i, c in enumerate(chunks):
-            embedding = blob[i * width : (i + 1) * width]
-            params += (doc_id, c.seq, c.text, c.page, c.start, c.end, c.heading, embedding)
-        step = 8 * INSERT_BATCH
-        full = len(chunks) // INSERT_BATCH
+        full, rest = divmod(len(chunks), INSERT_BATCH)
         if full:
-            batches = (params[k * step : (k + 1) * step] for k in range(full))
+            batches = (
+                _chunk_params(doc_id, chunks, matrix, k * INSERT_BATCH, INSERT_BATCH)
+                for k in range(full)
+            )
             conn.executemany(_insert_chunks_sql(INSERT_BATCH), batches)
-        if rest := params[full * step :]:
-            conn.execute(_insert_chunks_sql(len(rest) // 8), rest)
+        if rest:
+            params = _chunk_params(doc_id, chunks, matrix, full * INSERT_BATCH, rest)
+            conn.execute(_insert_chunks_sql(rest), params)
 
     def update_document_stat(self, path: str, *, size: int, mtime: float) -> None:
         """Record a new size and mtime for unchanged content (no generation bump)."""
