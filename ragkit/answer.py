@@ -403,11 +403,7 @@ def answer(
         return AnswerStream.of(found) if stream else found
     messages, sources = build_messages(question, hits, history=history, num_ctx=num_ctx)
     if not sources:
-        raise ConfigError(
-            f"a context of {num_ctx} tokens has no room left for any source",
-            value=num_ctx,
-            hint="Use a larger --num-ctx (e.g. 8192), or a shorter history",
-        )
+        raise _no_room(question, num_ctx)
 
     def finish(text: str, stats: dict[str, Any]) -> Answer:
         cited, invented = check_citations(text, len(sources))
@@ -419,6 +415,22 @@ def answer(
     if stream:
         return AnswerStream(reply, finish, sources=list(sources), messages=messages)
     return finish(reply.text, reply.stats)
+
+
+def _no_room(question: str, num_ctx: int) -> ConfigError:
+    """Why no source fits: a question too long for the context, else the history."""
+    asked = estimate_tokens(question)
+    if asked > num_ctx // 2:
+        return ConfigError(
+            f"the question is too long: about {asked} tokens, for a context of {num_ctx}",
+            value=num_ctx,
+            hint="Ask a shorter question, or use a larger --num-ctx",
+        )
+    return ConfigError(
+        f"a context of {num_ctx} tokens has no room left for any source",
+        value=num_ctx,
+        hint=f"Use a larger --num-ctx (e.g. {2 * num_ctx}), or a shorter history",
+    )
 
 
 def _check_question(question: Any) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkit.errors import DocumentError
+from ragkit.terminal import human_bytes
 
 if TYPE_CHECKING:  # pypdf is imported when the first PDF is read
     from pypdf import PdfReader
@@ -123,18 +124,9 @@ def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
 def _too_big(path: Path, size: int, limit: int) -> DocumentError:
     return DocumentError(
         path,
-        f"file is {_human_size(size)}, over the {_human_size(limit)} limit",
+        f"file is {human_bytes(size)}, over the {human_bytes(limit)} limit",  # as --max-file-size
         hint="raise --max-file-size or --exclude it",
     )
-
-
-def _human_size(n: int) -> str:
-    size, unit = float(n), "bytes"
-    for bigger in ("KB", "MB", "GB"):
-        if size < 1000:
-            break
-        size, unit = size / 1000, bigger
-    return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's

@@ -406,7 +406,7 @@ def test_cli_search_rejects_bad_input(tmp_path, indexed):
     assert CliRunner().invoke(cli, ["search", "dome", "-k", "0", *indexed]).exit_code == 2
     assert CliRunner().invoke(cli, ["search", "dome", "--mode", "x", *indexed]).exit_code == 2
     result = CliRunner().invoke(cli, ["search", "  ", *indexed])
-    assert result.exit_code == 1 and "empty query" in result.output
+    assert result.exit_code == 2 and "the query is empty" in result.output  # bad usage, as ask
 
 
 def test_a_query_vector_of_another_dimension_says_to_reembed(retriever, fake_ollama):
