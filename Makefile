@@ -15,6 +15,10 @@ $(BIN)/ragkit: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -m "not soak"
 
+# Long fault-injection runs: 20 random SIGKILLs of `ragkit index`, a 200 MB file (~2 min).
+soak: install
+	$(BIN)/python -m pytest -m soak
+
 lint: install
 	$(BIN)/ruff check ragkit tests bench
 	$(BIN)/ruff format --check ragkit tests bench
