@@ -90,7 +90,7 @@ def _check_settings(size: int, overlap: int, page_starts: Sequence[int] | None) 
             f"chunk overlap must be at least 0 and under half the chunk size ({size}), "
             f"not {overlap!r}",
             value=overlap,
-            hint=f"use --chunk-overlap {min(DEFAULT_OVERLAP, (size - 1) // 2)}",
+            hint=f"use --overlap {min(DEFAULT_OVERLAP, (size - 1) // 2)}",
         )
     if page_starts and any(a > b for a, b in zip(page_starts, page_starts[1:], strict=False)):
         raise ConfigError("page_starts must be in increasing order", value=page_starts)

@@ -109,6 +109,15 @@ def test_bad_settings_are_config_errors_naming_the_value(size, overlap, bad):
     assert err.value.value == bad and repr(bad) in str(err.value)
 
 
+def test_bad_settings_name_the_cli_options_that_fix_them():
+    with pytest.raises(ConfigError) as err:
+        chunk_text("text", size=100, overlap=60)
+    assert err.value.hint == "use --overlap 49"
+    with pytest.raises(ConfigError) as err:
+        chunk_text("text", size=10)
+    assert err.value.hint == "use --chunk-size 1000 (the default)"
+
+
 def test_unsorted_page_starts_are_refused():
     with pytest.raises(ConfigError):
         chunk_text("text", page_starts=[0, 10, 5])
