@@ -75,8 +75,10 @@ def _imports(tree: ast.AST) -> set[str]:
 
 def test_only_ollama_py_imports_network_modules():
     users = {
-        path.name: sorted(_imports(ast.parse(path.read_text())) & NETWORK_MODULES)
-        for path in sorted(PACKAGE.glob("*.py"))
+        path.relative_to(PACKAGE).as_posix(): sorted(
+            _imports(ast.parse(path.read_text())) & NETWORK_MODULES
+        )
+        for path in sorted(PACKAGE.rglob("*.py"))
     }
     assert {name: found for name, found in users.items() if found} == {
         "ollama.py": ["requests", "urllib", "urllib3"]
@@ -84,7 +86,7 @@ def test_only_ollama_py_imports_network_modules():
 
 
 def test_no_shell_or_child_process_is_ever_started():
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         source = path.read_text()
         tree = ast.parse(source)
         assert not _imports(tree) & SHELL_MODULES, path.name

@@ -1,4 +1,6 @@
-"""The index database: one SQLite file, and the only module in ragkit that writes SQL.
+"""The index database: one SQLite file. This package is the only place in ragkit
+that writes SQL (`schema.py`: tables, triggers, migrations; `records.py`: the
+dataclasses it takes and returns).
 
     >>> with Store("~/.local/share/ragkit/index.db") as store:
     ...     store.keyword_search("dome rotation", limit=5)
@@ -16,22 +18,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import sqlite3
 import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError, IndexNotFound, RagkitError, StoreError
+from ..errors import ConfigError, IndexNotFound, RagkitError, StoreError
+from .records import ChunkLike, ChunkRow, DocumentInfo, NewDocument  # noqa: F401 (API)
+from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META
 
 if TYPE_CHECKING:  # sqlite-utils imports click; load it only when `Store.db` is used
     import sqlite_utils
@@ -40,47 +42,12 @@ BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transa
 FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
 INSERT_BATCH = 256  # chunk rows per multi-row INSERT (8 parameters each)
 MAX_QUERY_TOKENS = 64  # words kept from a keyword query
-FTS_AUTOMERGE = 16  # fewer, larger FTS5 merges: faster bulk inserts
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unicode61
 _ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
 _NOT_AN_INDEX_HINT = "Point --db or RAGKIT_DB at an index built by `ragkit index`"
 _REEMBED_HINT = "Rebuild the index with `ragkit index --reembed PATH`"
 
-_FTS_TRIGGERS = {
-    "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-    END""",
-    "chunks_ad": """CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-    END""",
-    "chunks_au": """CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-        INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-        INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-    END""",
-}
-
-_M001_TABLES = (
-    """CREATE TABLE documents (
-        id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, hash TEXT NOT NULL,
-        size INTEGER, mtime REAL, type TEXT, title TEXT, indexed_at TEXT)""",
-    """CREATE TABLE chunks (
-        id INTEGER PRIMARY KEY,
-        document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-        seq INTEGER, text TEXT NOT NULL, page INTEGER, char_start INTEGER,
-        char_end INTEGER, heading TEXT, embedding BLOB NOT NULL)""",
-    "CREATE INDEX chunks_document_id ON chunks (document_id)",
-    """CREATE VIRTUAL TABLE chunks_fts USING fts5(
-        text, content='chunks', content_rowid='id',
-        tokenize='porter unicode61 remove_diacritics 2')""",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
-    "INSERT INTO meta (key, value) VALUES ('generation', '0')",
-)
-
-_SET_META = (
-    "INSERT INTO meta (key, value) VALUES (?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
 _INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)"""
 _CHUNK_COLUMNS = "document_id, seq, text, page, char_start, char_end, heading, embedding"
@@ -103,84 +70,6 @@ _KNOWN_ERRORS = (
     ("malformed", "is corrupt", "Restore a backup, or delete it and run `ragkit index` again"),
     ("closed database", "is closed", "Open a new Store"),
 )
-
-
-def m001_initial(conn: sqlite3.Connection) -> None:
-    """documents, chunks, chunks_fts with its triggers, meta."""
-    for sql in (*_M001_TABLES, *_FTS_TRIGGERS.values()):
-        conn.execute(sql)
-    conn.execute(
-        "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
-    )
-
-
-def m002_index_id(conn: sqlite3.Connection) -> None:
-    """A random id per index file: with `generation`, an exact cache key, even
-    when a deleted index is rebuilt at the same path and counts from 0 again."""
-    conn.execute(_SET_META, ("index_id", secrets.token_hex(8)))
-
-
-MIGRATIONS = (m001_initial, m002_index_id)  # migration i brings the schema to version i + 1
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class ChunkLike(Protocol):
-    """What `replace_document` needs of a chunk (`ragkit.chunking.Chunk` fits)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def end(self) -> int: ...
-    @property
-    def page(self) -> int | None: ...
-    @property
-    def heading(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """An indexed document as ingest sees it: enough to skip, replace or prune."""
-
-    id: int
-    path: str
-    hash: str
-    size: int
-    mtime: float
-    type: str | None
-    title: str | None
-    chunks: int
-
-
-@dataclass(frozen=True)
-class NewDocument:
-    """A document about to be written by `Store.replace_document`."""
-
-    path: str
-    hash: str
-    size: int
-    mtime: float
-    type: str | None = None
-    title: str | None = None
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A stored chunk with its document's path and title, as the retriever shows it."""
-
-    id: int
-    document_id: int
-    path: str
-    title: str | None
-    seq: int
-    text: str
-    page: int | None
-    start: int
-    end: int
-    heading: str | None
 
 
 def fts_query(text: str) -> str | None:
@@ -355,7 +244,7 @@ class Store:
             version = self._schema_version()  # again, now that we hold the write lock
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 migration(conn)
-                conn.execute(_SET_META, ("schema_version", str(number)))
+                conn.execute(SET_META, ("schema_version", str(number)))
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -464,7 +353,7 @@ class Store:
                 )
             changed = [(k, v) for k, v in wanted.items() if current.get(k) != v]
             if changed:
-                conn.executemany(_SET_META, changed)
+                conn.executemany(SET_META, changed)
                 self._bump_generation(conn)
 
     @staticmethod
@@ -578,7 +467,7 @@ class Store:
             conn.execute("DELETE FROM chunks")
             conn.execute("DELETE FROM documents")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
-            conn.execute(_FTS_TRIGGERS["chunks_ad"])
+            conn.execute(FTS_TRIGGERS["chunks_ad"])
             conn.execute("DELETE FROM meta WHERE key IN ('embed_model', 'dim')")
             self._bump_generation(conn)
 
