@@ -16,6 +16,7 @@ from typing import Any
 from . import config
 from .errors import OllamaUnavailable, RagkitError
 from .ollama import OllamaClient, same_model
+from .store import Store
 from .terminal import human_bytes
 
 DOCTOR_TIMEOUT = (3.0, 30.0)  # (connect, read) seconds: a health check should not hang
@@ -93,7 +94,6 @@ def check_index(path: Path, embed_model: str) -> list[Check]:
     build = "Build it with `ragkit index FOLDER` (or pass --db / set RAGKIT_DB)"
     if not path.exists():
         return [Check("index", False, f"no index at {path}", build)]
-    from .store import Store  # sqlite-utils is loaded only when there is an index to open
 
     try:
         with Store(path, create=False) as store:

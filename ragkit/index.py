@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import config
 from .errors import IndexNotFound
 from .ollama import OllamaClient
+from .store import Store
 
 if TYPE_CHECKING:
     import os
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from .conversation import Conversation
     from .ingest import IngestSummary
     from .retriever import Hits, Retriever
-    from .store import Store
 
 
 class Index:
@@ -91,7 +91,6 @@ class Index:
         if self._store is None:
             if not create and not self.path.exists():
                 raise IndexNotFound(self.path)
-            from .store import Store  # sqlite-utils (and click) load here, not on import
 
             self._store = Store(self.path, create=create)
         return self._store

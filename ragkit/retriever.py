@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +26,9 @@ from . import config
 from .embedmodels import profile_for
 from .errors import BadResponse, ConfigError, IndexMismatch
 from .ollama import OllamaClient, same_model
+from .store import ChunkRow, Store
 from .vectors import VectorCache
 from .words import content_terms
-
-if TYPE_CHECKING:
-    from .store import ChunkRow, Store
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K0 = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
@@ -243,8 +241,6 @@ class Retriever:
     ) -> None:
         self._owns_store = store is None
         if store is None:
-            from .store import Store  # sqlite-utils is imported on first use only
-
             store = Store(config.db_path(db), create=False)
         self.store = store
         self._requested_model = embed_model
