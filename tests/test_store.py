@@ -350,10 +350,13 @@ def test_keyword_search_filters_by_path(corpus):
 
 def test_fts_query_quotes_words_and_drops_syntax():
     assert fts_query('dome AND "shutter" NEAR(x y) -winch ^a* col:val') == (
-        '"dome" OR "AND" OR "shutter" OR "NEAR" OR "x" OR "y" OR "winch" OR "a" OR "col" OR "val"'
+        '"dome" OR "shutter" OR "NEAR" OR "x" OR "y" OR "winch" OR "col" OR "val"'
     )
+    assert fts_query("AND OR NOT") == '"AND" OR "OR" OR "NOT"'  # operators, quoted as words
     assert fts_query("Dome dome DOME café") == '"Dome" OR "café"'
     assert fts_query('   ()"*:^-  ') is None and fts_query("") is None
+    assert fts_query("How do I rotate the dome?") == '"rotate" OR "dome"'
+    assert fts_query("The Who") == '"The" OR "Who"'  # only stopwords: all are kept
     many = fts_query(" ".join(f"w{i}" for i in range(500)))
     assert many is not None and many.count(" OR ") == MAX_QUERY_TOKENS - 1
 
