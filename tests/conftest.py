@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ragkit.ollama import OllamaClient
+from ragkit.store import Store
 from tests.fake_ollama import FakeOllama
 
 ISOLATED_ENV = (
@@ -45,3 +47,18 @@ def fake_ollama_session() -> Iterator[FakeOllama]:
     """One fake Ollama shared by the whole session: call `.reset()` before using it."""
     with FakeOllama() as server:
         yield server
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A new, empty index in tmp_path."""
+    with Store(tmp_path / "index.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(fake_ollama: FakeOllama) -> Iterator[OllamaClient]:
+    """A client of the per-test fake server, with short timeouts and quick retries."""
+    opened = OllamaClient(fake_ollama.url, timeout=(2.0, 10.0), backoff=0.01)
+    yield opened
+    opened.close()

@@ -19,7 +19,6 @@ from ragkit.cli import EXIT_PARTIAL, cli
 from ragkit.errors import IndexMismatch, OllamaError, OllamaUnavailable
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
-from ragkit.store import Store
 
 WORDS = "dome telescope shutter winch anemometer cryostat ladder beacon valve harness".split()
 
@@ -37,17 +36,6 @@ def write_corpus(root: Path, n: int = 6, paragraphs: int = 3) -> list[Path]:
         path.write_text(f"# Document {i}\n\n{body}\n", encoding="utf-8")
         paths.append(path)
     return paths
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "index.db") as store:
-        yield store
-
-
-@pytest.fixture
-def client(fake_ollama):
-    return OllamaClient(fake_ollama.url, timeout=(2.0, 10.0), backoff=0.01)
 
 
 def chunk_rows(db_path: Path) -> list[tuple]:

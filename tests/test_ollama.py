@@ -24,13 +24,6 @@ EMBED = "nomic-embed-text"
 CHAT = "llama3.2"
 
 
-@pytest.fixture
-def client(fake_ollama):
-    client = OllamaClient(fake_ollama.url, timeout=(2.0, 5.0), backoff=0.01)
-    yield client
-    client.close()
-
-
 def free_port() -> int:
     """A loopback port nobody listens on (bound, then released)."""
     with socket.socket() as sock:

@@ -155,17 +155,6 @@ def random_index(store: Store, n: int, dim: int, seed: int = 3) -> np.ndarray:
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "index.db") as store:
-        yield store
-
-
-@pytest.fixture
-def client(fake_ollama):
-    return OllamaClient(fake_ollama.url, timeout=(2.0, 10.0), backoff=0.01)
-
-
-@pytest.fixture
 def retriever(store, client):
     build_index(store, DOCS)
     return Retriever(store=store, client=client)

@@ -33,12 +33,6 @@ def add_document(store: Store, name: str, vectors: np.ndarray) -> None:
     store.replace_document(record, chunks, np.asarray(vectors, dtype=np.float32))
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "index.db") as store:
-        yield store
-
-
 def sidecar_files(store: Store) -> list[str]:
     return sorted(os.listdir(sidecar_dir(store.path)))
 
