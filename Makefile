@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint bench soak demo clean
+.PHONY: install test quicktest lint bench soak demo clean
 
 install: $(BIN)/ragkit
 
@@ -12,10 +12,15 @@ $(BIN)/ragkit: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(BIN)/ragkit
 
+# The whole suite, soak runs included (about 2.5 minutes on 2 cores).
 test: install
+	$(BIN)/python -m pytest
+
+# Everything but the long fault-injection runs (about 45 s): for quick iteration.
+quicktest: install
 	$(BIN)/python -m pytest -m "not soak"
 
-# Long fault-injection runs: 20 random SIGKILLs of `ragkit index`, a 200 MB file (~2 min).
+# Only the long runs: 20 random SIGKILLs of `ragkit index`, a 200 MB file (~2 min).
 soak: install
 	$(BIN)/python -m pytest -m soak
 
