@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .config import read_timeout
@@ -386,7 +387,9 @@ class OllamaClient:
         """Send a chat/generate request; `key` names the field that carries the text."""
         model = payload["model"]
         payload["stream"] = stream
-        payload.update({k: (dict(v) if k == "options" else v) for k, v in extras.items() if v})
+        payload.update(
+            {k: (dict(v) if k == "options" else v) for k, v in extras.items() if v is not None}
+        )
         if stream:
             return Stream(
                 self, self._send("POST", path, payload, stream=True, model=model), key, model
@@ -477,22 +480,21 @@ class OllamaClient:
         connect, read = self.timeout
         if isinstance(exc, requests.ConnectTimeout):
             return OllamaUnavailable(self.base_url, f"no connection within {connect:g}s")
-        if isinstance(exc, requests.ReadTimeout):
+        # A stream that stalls mid-answer arrives as a ConnectionError around urllib3's
+        # ReadTimeoutError: the server is up, it just stopped sending.
+        if isinstance(exc, requests.ReadTimeout) or _wraps(exc, ReadTimeoutError):
             return OllamaError(
                 f"no answer from {self.base_url} within {read:g}s",
                 hint="The model may still be loading: try again, or allow a longer timeout"
                 " (--timeout SECONDS or RAGKIT_TIMEOUT)",
                 url=self.base_url,
             )
-        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        broken = isinstance(exc, requests.exceptions.ChunkedEncodingError)
+        if broken or (isinstance(exc, requests.ConnectionError) and _broke_mid_answer(exc)):
             return OllamaError(
                 f"the connection to {self.base_url} broke mid-answer", url=self.base_url
             )
         if isinstance(exc, requests.ConnectionError):
-            if _broke_mid_answer(exc):
-                return OllamaError(
-                    f"the connection to {self.base_url} broke mid-answer", url=self.base_url
-                )
             return OllamaUnavailable(self.base_url)
         return OllamaError(f"request to {self.base_url} failed: {exc}", url=self.base_url)
 
@@ -514,6 +516,10 @@ class _RouteMissing(OllamaError):
             status=404,
             hint="Upgrade Ollama, or check that OLLAMA_HOST points at Ollama",
         )
+
+
+def _wraps(exc: Exception, kind: type[Exception]) -> bool:
+    return bool(exc.args) and isinstance(exc.args[0], kind)
 
 
 def _broke_mid_answer(exc: requests.ConnectionError) -> bool:

@@ -23,7 +23,7 @@ Logged = tuple[str, str, dict[str, Any] | None]
 class Pending:
     """One armed misbehaviour; `count` requests left, optionally only on `path`."""
 
-    kind: str  # fail | fail_after | hang | drop | malformed | error | wrong_dim | wrong_count
+    kind: str  # fail | fail_after | hang | drop | malformed | error | stall | wrong_dim | ...
     count: int = 1
     path: str | None = None
     status: int = 0
@@ -101,6 +101,10 @@ class Faults:
         """The next stream sends `{"error": message}` after `after_lines` lines, then ends."""
         self._arm(Pending("error", after_lines=after_lines, message=message))
 
+    def stall_next_stream(self, seconds: float, after_lines: int = 1) -> None:
+        """The next stream goes quiet for `seconds` after `after_lines` lines, then goes on."""
+        self._arm(Pending("stall", after_lines=after_lines, seconds=seconds))
+
     def wrong_dimension_next(self) -> None:
         """The next embed answers vectors one element short."""
         self._arm(Pending("wrong_dim"))
@@ -135,8 +139,8 @@ class Faults:
 
     def take_stream_fault(self) -> StreamFault | None:
         """The armed stream misbehaviour for the stream about to start, if any."""
-        p = self._take(("drop", "malformed", "error"))
-        return StreamFault(p.kind, p.after_lines, p.message) if p else None
+        p = self._take(("drop", "malformed", "error", "stall"))
+        return StreamFault(p.kind, p.after_lines, p.message, p.seconds) if p else None
 
     def _sleep(self, seconds: float) -> None:
         """Wait, unless the server stops first (then drop the request)."""

@@ -57,9 +57,10 @@ class Stream:
 class StreamFault:
     """What to do to a stream once `after_lines` lines are out."""
 
-    kind: str  # "drop" | "malformed" | "error"
+    kind: str  # "drop" | "malformed" | "error" | "stall"
     after_lines: int
     message: str = ""
+    seconds: float = 0.0
 
 
 class Aborted(Exception):
@@ -244,6 +245,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "error":
             self._chunk(go_json({"error": fault.message}).encode() + b"\n")
             return True
+        if fault.kind == "stall":
+            self.app._sleep(fault.seconds)  # then go on as if nothing happened
+            return False
         self._chunk(f'{{"model":{go_quote(model)},"created_at":"2025-\n'.encode())
         return False
 

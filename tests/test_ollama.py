@@ -306,6 +306,24 @@ def test_dropped_stream_raises(client, fake_ollama):
     assert "mid-answer" in str(info.value) or "ended before" in str(info.value)
 
 
+def test_a_stream_that_stalls_is_a_timeout_not_a_dead_server(fake_ollama):
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3))
+    fake_ollama.chat_reply = "alpha beta gamma delta epsilon zeta eta theta"
+    fake_ollama.stall_next_stream(2.0, after_lines=2)
+    received = []
+    with pytest.raises(OllamaError) as info:
+        for piece in client.chat(MESSAGES, CHAT, stream=True):
+            received.append(piece)
+    assert not isinstance(info.value, OllamaUnavailable)
+    assert "within 0.3s" in str(info.value) and len(received) == 2
+
+
+def test_falsy_settings_still_reach_the_server(client, fake_ollama):
+    client.chat(MESSAGES, CHAT, keep_alive=0, options={"temperature": 0})
+    body = fake_ollama.bodies("/api/chat")[-1]
+    assert body["keep_alive"] == 0 and body["options"] == {"temperature": 0}
+
+
 def test_malformed_line_raises_bad_response(client, fake_ollama):
     fake_ollama.malformed_next_stream(after_lines=1)
     with pytest.raises(BadResponse) as info:
