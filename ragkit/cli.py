@@ -109,16 +109,14 @@ def cli() -> None:
 @click.option(
     "--chunk-size",
     type=click.IntRange(100, 100_000),
-    default=DEFAULT_CHUNK_SIZE,
-    show_default=True,
-    help="Target chunk length in characters.",
+    help=f"Target chunk length in characters [default: as the index was built, else "
+    f"{DEFAULT_CHUNK_SIZE}].",
 )
 @click.option(
     "--overlap",
     type=click.IntRange(0),
-    default=DEFAULT_OVERLAP,
-    show_default=True,
-    help="Characters shared by neighbouring chunks.",
+    help=f"Characters shared by neighbouring chunks [default: as the index was built, else "
+    f"{DEFAULT_OVERLAP}].",
 )
 @click.option(
     "--max-file-size",

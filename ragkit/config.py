@@ -23,9 +23,15 @@ def db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser() if chosen else data_dir() / "index.db"
 
 
-def embed_model(explicit: str | None = None) -> str:
-    """The embedding model: the explicit name, else `RAGKIT_EMBED_MODEL`, else nomic-embed-text."""
-    return explicit or os.environ.get("RAGKIT_EMBED_MODEL") or DEFAULT_EMBED_MODEL
+def requested_embed_model(explicit: str | None = None) -> str | None:
+    """The embedding model the user asked for: the explicit name, else `RAGKIT_EMBED_MODEL`."""
+    return explicit or os.environ.get("RAGKIT_EMBED_MODEL") or None
+
+
+def embed_model(explicit: str | None = None, indexed: str | None = None) -> str:
+    """The embedding model to use: as asked (flag, then `RAGKIT_EMBED_MODEL`), else the
+    one the index was built with, else nomic-embed-text."""
+    return requested_embed_model(explicit) or indexed or DEFAULT_EMBED_MODEL
 
 
 def chat_model(explicit: str | None = None) -> str:

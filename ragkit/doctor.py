@@ -45,12 +45,16 @@ def run_checks(
 ) -> list[Check]:
     """Every check, in order: server, embedding model, chat model, index, index model."""
     client = client or OllamaClient(host, timeout=DOCTOR_TIMEOUT, retries=1)
-    embed, chat = config.embed_model(embed_model), config.chat_model(chat_model)
+    path = config.db_path(db)
+    index_checks, indexed = check_index(path)
+    embed, chat = config.embed_model(embed_model, indexed), config.chat_model(chat_model)
     server, installed = check_server(client)
     checks = [server]
     checks.append(check_model(client, installed, embed, "embedding model", "embedding"))
     checks.append(check_model(client, installed, chat, "chat model", "completion"))
-    checks += check_index(config.db_path(db), embed)
+    checks += index_checks
+    if indexed:
+        checks.append(check_index_model(indexed, embed))
     return checks
 
 
@@ -89,23 +93,22 @@ def check_model(
     return Check(name, True, f"{model} is pulled")
 
 
-def check_index(path: Path, embed_model: str) -> list[Check]:
-    """The index exists and holds chunks; it was built with `embed_model`."""
+def check_index(path: Path) -> tuple[list[Check], str | None]:
+    """Whether the index exists and holds chunks; also the model it was built with."""
     build = "Build it with `ragkit index FOLDER` (or pass --db / set RAGKIT_DB)"
     if not path.exists():
-        return [Check("index", False, f"no index at {path}", build)]
-
+        return [Check("index", False, f"no index at {path}", build)], None
     try:
         with Store(path, create=False) as store:
             stats = store.stats()
     except RagkitError as exc:
-        return [Check("index", False, exc.message, exc.hint)]
+        return [Check("index", False, exc.message, exc.hint)], None
     size = human_bytes(stats["size_bytes"])
     documents, chunks = _count(stats["documents"], "document"), _count(stats["chunks"], "chunk")
     detail = f"{path}: {documents}, {chunks}, {size}"
     if not stats["chunks"]:
-        return [Check("index", False, f"{detail} (empty)", build)]
-    return [Check("index", True, detail), check_index_model(stats.get("embed_model"), embed_model)]
+        return [Check("index", False, f"{detail} (empty)", build)], None
+    return [Check("index", True, detail)], stats.get("embed_model")
 
 
 def check_index_model(indexed: str | None, configured: str) -> Check:

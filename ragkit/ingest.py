@@ -21,11 +21,11 @@ from stat import S_ISREG
 
 import numpy as np
 
+from . import config
 from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
-from .config import embed_model as default_embed_model
 from .discovery import discover_files
 from .embedmodels import profile_for
-from .errors import BadResponse, DocumentError, IndexMismatch
+from .errors import BadResponse, ConfigError, DocumentError, IndexMismatch
 from .ollama import OllamaClient, same_model
 from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
@@ -95,18 +95,18 @@ class Ingester:
         client: OllamaClient,
         *,
         embed_model: str | None = None,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        overlap: int = DEFAULT_OVERLAP,
+        chunk_size: int | None = None,
+        overlap: int | None = None,
         max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
         batch_size: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.store = store
         self.client = client
-        self.embed_model = default_embed_model(embed_model)
+        self.embed_model = config.embed_model(embed_model, store.embed_model)
         self.profile = profile_for(self.embed_model)
-        self.chunk_size = min(chunk_size, self.profile.max_chunk_chars)
-        self.overlap = min(overlap, self.chunk_size // 2 - 1)
+        self.chunk_size, self.overlap = self._chunking(chunk_size, overlap)
+        self._chunking_asked = chunk_size is not None or overlap is not None
         self.max_file_size = max_file_size
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
@@ -125,6 +125,7 @@ class Ingester:
         started = time.perf_counter()
         roots = [Path(p).expanduser().resolve() for p in paths]
         files = list(discover_files(roots, include=include, exclude=exclude))
+        self._check_chunking(reembed)
         self._check_model(reembed)
         run = _Run(self, len(files), on_progress)
         run.index_files(files)
@@ -134,6 +135,28 @@ class Ingester:
             VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
         run.summary.seconds = time.perf_counter() - started
         return run.summary
+
+    def _chunking(self, size: int | None, overlap: int | None) -> tuple[int, int]:
+        """The chunk size and overlap to use: as asked, else as the index was built,
+        else the defaults; the size never exceeds what the model accepts."""
+        meta = self.store.meta()
+        size = size or int(meta.get("chunk_size") or DEFAULT_CHUNK_SIZE)
+        if overlap is None:
+            overlap = int(meta.get("chunk_overlap") or DEFAULT_OVERLAP)
+        size = min(size, self.profile.max_chunk_chars)
+        return size, min(overlap, size // 2 - 1)
+
+    def _check_chunking(self, reembed: bool) -> None:
+        """Refuse to mix chunkings in one index: unchanged files would keep the old one."""
+        meta = self.store.meta()
+        recorded = (meta.get("chunk_size"), meta.get("chunk_overlap"))
+        wanted = (str(self.chunk_size), str(self.overlap))
+        if self._chunking_asked and self.store.dim and not reembed and recorded != wanted:
+            raise ConfigError(
+                f"the index at {self.store.path} was chunked with --chunk-size {recorded[0]} "
+                f"--overlap {recorded[1]}, not {wanted[0]} and {wanted[1]}",
+                hint="Leave both out to keep them, or rebuild with `ragkit index --reembed PATH`",
+            )
 
     def _check_model(self, reembed: bool) -> None:
         """Refuse to mix embedding models in one index, unless asked to rebuild. The old
@@ -157,8 +180,10 @@ class Ingester:
         return self.store.delete_documents(gone) if gone else 0
 
     def embed_text(self, chunk: Chunk) -> str:
-        """What is sent to the model for a chunk: task prefix, heading path, text."""
-        heading = f"{chunk.heading[:HEADING_CONTEXT_CHARS]}\n" if chunk.heading else ""
+        """What is sent to the model for a chunk: task prefix, heading path, text. The
+        heading only takes room the chunk leaves below the model's input limit."""
+        room = min(HEADING_CONTEXT_CHARS, self.profile.max_chunk_chars - len(chunk.text) - 1)
+        heading = f"{chunk.heading[:room]}\n" if chunk.heading and room > 0 else ""
         return f"{self.profile.document_prefix}{heading}{chunk.text}"
 
 
@@ -178,16 +203,17 @@ class _Run:
         self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
 
     def index_files(self, files: list[Path]) -> None:
-        with ThreadPoolExecutor(self.ing.concurrency, thread_name_prefix="ragkit-embed") as pool:
-            try:
-                for path in files:
-                    self._take(path)
-                    self._pump(pool, final=False)
-                self._pump(pool, final=True)
-            except BaseException:
-                for future in self.in_flight:
-                    future.cancel()
-                raise
+        pool = ThreadPoolExecutor(self.ing.concurrency, thread_name_prefix="ragkit-embed")
+        try:
+            for path in files:
+                self._take(path)
+                self._pump(pool, final=False)
+            self._pump(pool, final=True)
+        except BaseException:
+            # Report at once: requests still in flight finish in the background.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     def _take(self, path: Path) -> None:
         """Settle one file now (unchanged, empty, failed) or queue its chunks."""
@@ -330,13 +356,3 @@ def _is_utf8(text: str) -> bool:
 
 def _is_under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
-
-
-def index_paths(
-    store: Store, client: OllamaClient, paths: Iterable[str | os.PathLike[str]], **options
-) -> IngestSummary:
-    """Index `paths` into `store`: `Ingester(store, client, ...).run(paths, ...)` in one call."""
-    run_keys = {"include", "exclude", "prune", "reembed", "on_progress"}
-    run_options = {k: v for k, v in options.items() if k in run_keys}
-    ingester_options = {k: v for k, v in options.items() if k not in run_keys}
-    return Ingester(store, client, **ingester_options).run(paths, **run_options)

@@ -270,11 +270,12 @@ class Retriever:
     @property
     def embed_model(self) -> str:
         """The index's embedding model (or, for an empty index, the configured one)."""
-        return self._index_model() or config.embed_model(self._requested_model)
+        return config.embed_model(self._requested_model, self._index_model())
 
     def _index_model(self) -> str | None:
         """The model the index was built with; `IndexMismatch` if another was asked for."""
-        indexed, wanted = self.store.embed_model, self._requested_model
+        indexed = self.store.embed_model
+        wanted = config.requested_embed_model(self._requested_model)
         if indexed and wanted and not same_model(indexed, wanted):
             raise IndexMismatch(indexed, wanted, self.store.path)
         return indexed

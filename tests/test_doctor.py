@@ -82,6 +82,18 @@ def test_index_model_mismatch(db, fake_ollama):
     assert not check.ok and "nomic-embed-text" in check.detail and "--reembed" in check.fix
 
 
+def test_without_a_model_named_the_index_model_is_checked(tmp_path, fake_ollama):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "dome.md").write_text("# Dome\n\nThe dome parks at 187 degrees.\n")
+    with Index(tmp_path / "m.db", host=fake_ollama.url, embed_model="all-minilm") as index:
+        index.add(tmp_path / "notes")
+    found = by_name(run_checks(host=fake_ollama.url, db=tmp_path / "m.db"))
+    assert found["index model"].ok and found["embedding model"].detail == "all-minilm is pulled"
+    fake_ollama.remove_model("all-minilm")
+    found = by_name(run_checks(host=fake_ollama.url, db=tmp_path / "m.db"))
+    assert found["embedding model"].fix == "`ollama pull all-minilm`"
+
+
 def test_cli_doctor_lines_and_exit_codes(db, fake_ollama, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
     ok = CliRunner().invoke(cli, ["doctor", "--db", str(db)])

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ragkit.cli import EXIT_PARTIAL, cli
-from ragkit.errors import IndexMismatch, OllamaError, OllamaUnavailable
+from ragkit.errors import ConfigError, IndexMismatch, OllamaError, OllamaUnavailable
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 
@@ -273,3 +273,62 @@ def _stored_documents(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM documents").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_a_rerun_keeps_the_indexs_embedding_model_and_chunking(tmp_path, store, client):
+    write_corpus(tmp_path, n=2)
+    Ingester(store, client, embed_model="all-minilm", chunk_size=300, overlap=30).run([tmp_path])
+    (tmp_path / "new.md").write_text("# New\n\nA fresh note about the periscope.\n")
+    summary = Ingester(store, client).run([tmp_path])  # no model, no chunking given
+    assert (summary.new, summary.unchanged) == (1, 2)
+    assert store.embed_model == "all-minilm" and store.dim == 384
+    assert (store.meta()["chunk_size"], store.meta()["chunk_overlap"]) == ("300", "30")
+
+
+def test_other_chunking_is_refused_then_rebuilt_on_request(tmp_path, store, client):
+    write_corpus(tmp_path, n=2)
+    Ingester(store, client).run([tmp_path])
+    with pytest.raises(ConfigError) as info:
+        Ingester(store, client, chunk_size=400).run([tmp_path])
+    assert "--chunk-size 1000 --overlap 150" in str(info.value) and "--reembed" in str(info.value)
+    summary = Ingester(store, client, chunk_size=400, overlap=40).run([tmp_path], reembed=True)
+    assert summary.new == 2 and store.meta()["chunk_size"] == "400"
+    assert max(len(text) for _, _, text in chunk_rows(store.path)) <= 400
+
+
+def test_heading_never_pushes_a_chunk_past_the_models_input_limit(
+    tmp_path, store, client, fake_ollama
+):
+    heading = "Section " + "very long heading words " * 20
+    (tmp_path / "a.md").write_text(f"# {heading}\n\n" + "Plain words in a paragraph. " * 200)
+    ingester = Ingester(store, client, embed_model="all-minilm")
+    ingester.run([tmp_path])
+    limit = ingester.profile.max_chunk_chars
+    assert all(len(text) <= limit for _, _, text in chunk_rows(store.path))
+    sent = [text for body in fake_ollama.bodies("/api/embed") for text in body["input"]]
+    assert sent and max(len(text) for text in sent) <= limit
+    assert any(text.startswith("Section very long") for text in sent)  # headings still go
+
+
+def test_a_failed_request_is_reported_without_waiting_for_others(
+    tmp_path, store, client, fake_ollama
+):
+    write_corpus(tmp_path, n=8, paragraphs=4)
+    fake_ollama.hang_next(8.0)  # one request hangs ...
+    fake_ollama.fail_next(1, status=400)  # ... while another fails at once
+    started = time.monotonic()
+    with pytest.raises(OllamaError):
+        Ingester(store, client, batch_size=2, concurrency=3).run([tmp_path])
+    assert time.monotonic() - started < 4.0
+
+
+def test_the_environments_model_counts_as_asked_for(tmp_path, store, client, monkeypatch):
+    from ragkit.retriever import Retriever
+
+    write_corpus(tmp_path, n=1)
+    Ingester(store, client).run([tmp_path])
+    monkeypatch.setenv("RAGKIT_EMBED_MODEL", "all-minilm")
+    with pytest.raises(IndexMismatch):
+        Retriever(store=store, client=client)
+    with pytest.raises(IndexMismatch):
+        Ingester(store, client).run([tmp_path])
