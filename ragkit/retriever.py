@@ -45,15 +45,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         >>> top_k(np.array([0.1, 0.9, 0.5, 0.9]), 3)
         array([1, 3, 2])
 
-    `np.argpartition` finds the k in linear time; only those k are sorted.
+    `np.partition` finds the k-th best score in linear time; only the scores at
+    or above it are sorted (all of them, so ties at the cut are settled by index).
     """
     n = scores.shape[0]
     k = min(k, n)
     if k <= 0:
         return np.zeros(0, dtype=np.intp)
-    candidates = np.arange(n) if k == n else np.argpartition(scores, n - k)[n - k :]
+    if k == n:
+        candidates = np.arange(n)
+    else:
+        threshold = np.partition(scores, n - k)[n - k]
+        candidates = np.flatnonzero(scores >= threshold)
     order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order]
+    return candidates[order[:k]]
 
 
 def reciprocal_rank_fusion(
@@ -243,13 +248,14 @@ class Retriever:
         if store is None:
             store = Store(config.db_path(db), create=False)
         self.store = store
+        self._owns_client = client is None
+        self.client = client or OllamaClient()
         self._requested_model = embed_model
         try:
             self._index_model()  # a mismatch fails here, not at the first search
         except BaseException:
             self.close()
             raise
-        self.client = client or OllamaClient()
         self.vectors = VectorCache(store)
         self._selections: dict[tuple[int | None, str], np.ndarray] = {}
 
@@ -263,9 +269,11 @@ class Retriever:
         self.close()
 
     def close(self) -> None:
-        """Close the index database, if this retriever opened it."""
+        """Close the index database and the HTTP client, if this retriever opened them."""
         if self._owns_store:
             self.store.close()
+        if self._owns_client:
+            self.client.close()
 
     @property
     def embed_model(self) -> str:

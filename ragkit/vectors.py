@@ -33,12 +33,9 @@ STALE_TEMP_SECONDS = 3600  # leftover temp files older than this are from a cras
 _SIDECAR_FILE = re.compile(r"(?:([0-9a-f]+)-)?g(\d+)\.(?:ids|f32)\.npy")
 
 
-def sidecar_dir(db_path: str | os.PathLike[str]) -> Path | None:
-    """`index.db` -> `index.db.vectors`; None for an in-memory database."""
-    text = os.fspath(db_path)
-    if not text or text == ":memory:" or text.startswith("file::memory:"):
-        return None
-    return Path(text + SIDECAR_SUFFIX)
+def sidecar_dir(db_path: str | os.PathLike[str]) -> Path:
+    """`index.db` -> `index.db.vectors`."""
+    return Path(os.fspath(db_path) + SIDECAR_SUFFIX)
 
 
 def normalize_rows(matrix: np.ndarray, *, block: int = NORMALIZE_BLOCK_ROWS) -> np.ndarray:
@@ -75,7 +72,7 @@ class VectorCache:
 
     def __repr__(self) -> str:
         shape = "not loaded" if self.generation is None else f"{self._matrix.shape}"
-        return f"<VectorCache {self.folder or 'in memory'} generation={self.generation} {shape}>"
+        return f"<VectorCache {self.folder} generation={self.generation} {shape}>"
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """`(ids, matrix)` for the store's current generation: int64 `(n,)`, float32 `(n, dim)`.
@@ -106,14 +103,11 @@ class VectorCache:
     # -- the sidecar -------------------------------------------------------
 
     def _paths(self, generation: int) -> tuple[Path, Path]:
-        assert self.folder is not None
         key = f"{self.index_id}-g{generation}"
         return self.folder / f"{key}.ids.npy", self.folder / f"{key}.f32.npy"
 
     def _open(self, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Map the sidecar of `generation`; None when it is missing or does not add up."""
-        if self.folder is None:
-            return None
         ids_path, matrix_path = self._paths(generation)
         try:
             ids = np.load(ids_path, mmap_mode="r", allow_pickle=False)
@@ -149,13 +143,13 @@ class VectorCache:
         self.rebuilds += 1
         if ids.size:
             self._write(generation, ids, matrix)
+        else:  # nothing to publish; what older generations left is stale
+            self._remove_older(generation)
         self._ids, self._matrix, self.generation = ids, matrix, generation
 
     def _write(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> None:
         """Publish both files atomically, then remove older generations. Never raises:
         a sidecar that cannot be written only costs the next process a rebuild."""
-        if self.folder is None:
-            return
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             ids_path, matrix_path = self._paths(generation)

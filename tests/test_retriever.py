@@ -412,3 +412,25 @@ def test_an_indexing_run_leaves_a_ready_sidecar(tmp_path, store, client):
     assert retriever.search("dome rotates", k=1)[0].path.endswith("a.md")
     assert retriever.vectors.rebuilds == 0
     assert repr(retriever) == f"<Retriever {store.path} nomic-embed-text>"
+
+
+def test_top_k_settles_ties_at_the_cut_by_index():
+    scores = np.array([1.0, 5.0, 3.0, 3.0, 3.0, 0.0, 3.0])
+    assert top_k(scores, 3).tolist() == [1, 2, 3]
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        scores = rng.integers(0, 4, size=30).astype(np.float32)
+        k = int(rng.integers(1, 30))
+        expected = sorted(range(30), key=lambda i: (-scores[i], i))[:k]
+        assert top_k(scores, k).tolist() == expected
+
+
+def test_a_retriever_closes_the_client_it_made(tmp_path, fake_ollama, monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
+    Store(tmp_path / "r.db").close()
+    retriever = Retriever(tmp_path / "r.db")
+    adapter = retriever.client.session.get_adapter(fake_ollama.url)
+    retriever.client.version()  # opens a pooled connection
+    assert adapter.poolmanager.pools
+    retriever.close()
+    assert not adapter.poolmanager.pools

@@ -465,3 +465,13 @@ def test_using_a_store_does_not_import_click(tmp_path):
 def test_db_is_a_sqlite_utils_view_of_the_same_file(store):
     add(store, "/notes/a.md", "a0")
     assert store.db["documents"].count == 1
+
+
+@pytest.mark.parametrize("name", [":memory:", "file::memory:?cache=shared"])
+def test_an_in_memory_name_is_refused_not_created_as_a_file(tmp_path, monkeypatch, name):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    with pytest.raises(ConfigError) as info:
+        Store(name)
+    assert name in str(info.value)
+    assert list((tmp_path / "cwd").iterdir()) == []

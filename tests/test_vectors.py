@@ -219,3 +219,12 @@ def test_an_index_rebuilt_at_the_same_path_never_reuses_the_old_sidecar(tmp_path
         assert second.generation == old_generation  # the counter repeats ...
         ids, matrix = VectorCache(second).load()  # ... but the key does not
         np.testing.assert_array_equal(matrix, np.eye(2, DIM)[::-1])
+
+
+def test_emptying_the_index_removes_the_old_sidecar_files(store):
+    add_document(store, "a.txt", np.eye(2, DIM))
+    VectorCache(store).refresh()
+    assert sidecar_files(store)
+    store.delete_documents([p for p in store.documents()])
+    VectorCache(store).refresh()
+    assert sidecar_files(store) == []

@@ -178,6 +178,12 @@ class Store:
     """
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        if str(path) == ":memory:" or str(path).startswith("file:"):
+            raise ConfigError(
+                f"an index is a file, not {str(path)!r}",
+                value=path,
+                hint="Pass a file path such as ~/notes.db",
+            )
         self.path = Path(path).expanduser().absolute()
         self._lock = threading.RLock()
         if self.path.is_dir():
