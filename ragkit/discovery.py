@@ -35,7 +35,11 @@ def discover_files(
     exclude: Sequence[str] | None = None,
     follow_symlinks: bool = False,
 ) -> Iterator[Path]:
-    """Yield the documents under `paths`: absolute, resolved, each once.
+    """Yield the documents under `paths`: absolute, each file once.
+
+    Files in a walked folder keep the path they have there, symlinks included
+    (so deleting a link removes its document at the next index run); a file
+    reached twice (through a link and directly) comes once, the first time.
 
     A file named directly is always yielded. A folder is walked depth-first,
     names sorted within each folder and its files before its subfolders,
@@ -54,8 +58,9 @@ def discover_files(
     for root in roots:
         found = _walk(root.resolve(), rules, follow_symlinks) if root.is_dir() else [root.resolve()]
         for path in found:
-            if path not in seen:
-                seen.add(path)
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
                 yield path
 
 
@@ -108,7 +113,8 @@ def _matches(globs: list[str], rel: str, name: str) -> bool:
 
 
 def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
-    """Depth-first walk of `root` (resolved) yielding the resolved files `rules` keep."""
+    """Depth-first walk of `root` (resolved) yielding the files `rules` keep, by their
+    path under `root`."""
     prefix = len(os.path.join(root, ""))
     visited = {_dir_key(root)}
     stack = [str(root)]
@@ -124,7 +130,7 @@ def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
                     subfolders.append(entry.path)
             elif rules.keep_file(rel, entry.name) and entry.is_file():  # broken links: no
                 path = Path(entry.path)
-                yield path.resolve() if follow_symlinks or entry.is_symlink() else path
+                yield path
         stack.extend(reversed(subfolders))
 
 

@@ -238,7 +238,7 @@ class _Run:
             return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
         except OSError as exc:
             return self._failed(path, exc.strerror or str(exc))
-        record = _record(document, digest, stat)
+        record = _record(path, document, digest, stat)
         chunks = self._chunk(document)
         pending = _Pending(record, chunks, None, len(chunks), previous is None)
         if not chunks:
@@ -329,9 +329,10 @@ class _Run:
             )
 
 
-def _record(document: Document, digest: str, stat: os.stat_result) -> NewDocument:
+def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -> NewDocument:
+    """The row for a file, under the path it was found at (a symlink keeps its own)."""
     return NewDocument(
-        path=str(document.path),
+        path=str(path),
         hash=digest,
         size=stat.st_size,
         mtime=stat.st_mtime,

@@ -332,3 +332,16 @@ def test_the_environments_model_counts_as_asked_for(tmp_path, store, client, mon
         Retriever(store=store, client=client)
     with pytest.raises(IndexMismatch):
         Ingester(store, client).run([tmp_path])
+
+
+def test_a_deleted_symlink_takes_its_document_with_it(tmp_path, store, client):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "real.md").write_text("# Real\n\nThe periscope log lives here.\n")
+    write_corpus(tmp_path / "notes", n=1)
+    (tmp_path / "notes" / "link.md").symlink_to(tmp_path / "other" / "real.md")
+    Ingester(store, client).run([tmp_path / "notes"])
+    assert str(tmp_path / "notes" / "link.md") in store.documents()
+    (tmp_path / "notes" / "link.md").unlink()
+    summary = Ingester(store, client).run([tmp_path / "notes"])
+    assert summary.removed == 1
+    assert [Path(p).name for p in store.documents()] == ["doc0.md"]
