@@ -391,9 +391,9 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
             num_ctx=num_ctx,
             options=_sampling(temperature, seed),
         )
-        failed = run_chat(conversation)
-    if failed:
-        sys.exit(EXIT_ERROR)
+        code = run_chat(conversation)  # EXIT_UNAVAILABLE when Ollama was not reachable
+    if code:
+        sys.exit(code)
 
 
 # -- setup -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ nothing already printed is printed again.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import click
 
 from .answer import Answer, AnswerStream, Source
+from .cli import EXIT_ERROR, EXIT_UNAVAILABLE
 from .conversation import Conversation
-from .errors import RagkitError
+from .errors import OllamaUnavailable, RagkitError
 
 CHAT_HELP = """\
 Ask a question about your documents, or type a command:
@@ -57,7 +59,7 @@ def show_cited(answer: Answer) -> None:
         click.echo()
         for source in answer.cited_sources:
             click.echo(f"[{source.number}] {source.label}")
-    elif answer.sources:
+    elif answer.sources and not says_not_found(answer.text):
         note("the answer cites none of its sources")
     if answer.invented:
         numbers = ", ".join(f"[{n}]" for n in answer.invented)
@@ -66,14 +68,39 @@ def show_cited(answer: Answer) -> None:
         note("the answer was cut off at the model's length limit")
 
 
+_NOT_FOUND = re.compile(
+    r"\b(?:do(?:es)?\s*(?:not|n[’']t)\s+(?:say|know|contain|mention|cover|include)"
+    r"|(?:no|not\s+(?:enough|any))\s+information|(?:cannot|can[’']t|could\s*n[’']t)\s+find)\b",
+    re.IGNORECASE,
+)
+
+
+def says_not_found(text: str) -> bool:
+    """Whether an answer says the sources do not hold the answer ("the documents do
+    not say", "I don't know", "no information about ..."): such an answer has no
+    claims to cite, so citing nothing is not worth a note. English phrases only."""
+    return bool(_NOT_FOUND.search(text))
+
+
+def source_line(source: Source, same_label: bool = False) -> str:
+    """`[n] path:page - Heading`; the first words of the text as well when another
+    source has the same path, page and heading."""
+    line = f"[{source.number}] {source.label}"
+    if source.heading:
+        line += f" - {source.heading}"
+    if same_label:
+        start = " ".join(source.text.split())
+        line += f' "{start[:40]}…"' if len(start) > 40 else f' "{start}"'
+    return line
+
+
 def show_sources(sources: Sequence[Source], cited: Sequence[int] = ()) -> None:
     """Every source of an answer, cited ones marked."""
-    if not sources:
-        click.echo("no sources yet")
-    for source in sources:
+    keys = [(s.label, s.heading) for s in sources]
+    for source, key in zip(sources, keys, strict=True):
         mark = "  (cited)" if source.number in cited else ""
         trimmed = "  (trimmed)" if source.trimmed else ""
-        click.echo(f"[{source.number}] {source.label}{mark}{trimmed}")
+        click.echo(source_line(source, keys.count(key) > 1) + mark + trimmed)
 
 
 def show_context(messages: Sequence[dict[str, Any]]) -> None:
@@ -91,9 +118,12 @@ def note(text: str) -> None:
 
 
 def run_chat(conversation: Conversation) -> int:
-    """Read questions from stdin until /exit, EOF or Ctrl-C; returns the failed turns."""
+    """Read questions from stdin until /exit, EOF or Ctrl-C; returns the exit code:
+    0 when every turn was answered, else EXIT_UNAVAILABLE when the last failure was
+    Ollama not answering, EXIT_ERROR for any other failure."""
     interactive = sys.stdin.isatty()
     if interactive:
+        _line_editing()
         click.echo("ragkit chat: ask about your documents (/help for commands)", err=True)
     failed = 0
     while True:
@@ -116,9 +146,17 @@ def run_chat(conversation: Conversation) -> int:
             return failed
         except RagkitError as exc:
             click.echo(f"Error: {exc}", err=True)
-            failed += 1
+            failed = EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR
         if interactive:
             click.echo()
+
+
+def _line_editing() -> None:
+    """Arrow keys and history for `input()`, where the platform has readline."""
+    try:
+        import readline  # noqa: F401  (importing it is what turns line editing on)
+    except ImportError:
+        pass
 
 
 def _command(line: str, conversation: Conversation) -> bool:
@@ -128,7 +166,12 @@ def _command(line: str, conversation: Conversation) -> bool:
         return False
     if name == "/sources":
         last = conversation.last_answer
-        show_sources(last.sources if last else [], last.cited if last else ())
+        if last is None:
+            click.echo("no sources yet")
+        elif last.nothing_found:
+            click.echo("the last question found nothing relevant in your documents")
+        else:
+            show_sources(last.sources, last.cited)
     elif name == "/reset":
         conversation.reset()
         click.echo("conversation cleared")

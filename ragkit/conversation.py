@@ -9,7 +9,7 @@ retrieval, with the earlier turns sent along as history.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import config
 from .answer import (
@@ -20,6 +20,7 @@ from .answer import (
     answer,
     content_terms,
     estimate_tokens,
+    shorten,
     words,
 )
 
@@ -33,6 +34,20 @@ _PRONOUNS = frozenset(
 )
 SHORT_QUESTION = 3  # fewer content words than this: a follow-up ("Why?", "And Wren?")
 PRONOUN_QUESTION = 6  # fewer than this and a pronoun: a follow-up ("Who built it?")
+TURN_OVERHEAD = 8  # tokens of message framing per turn
+
+
+class Turn(NamedTuple):
+    """One kept turn: what was asked and answered, and what it searched for.
+
+    `topic` is the question that started its thread of follow-ups (the question
+    itself when it is not a follow-up).
+    """
+
+    question: str
+    reply: str
+    query: str
+    topic: str
 
 
 class Conversation:
@@ -43,9 +58,12 @@ class Conversation:
         >>> chat.ask("Where does the dome park?").text
         >>> chat.ask("And how long does it take?").cited_sources
 
-    A short question, or a shortish one with a pronoun, is searched for together
-    with the previous question. The oldest turns are dropped once the history passes
-    `max_history_tokens` (default: a quarter of `num_ctx`).
+    A short question, or a shortish one with a pronoun, is a follow-up: it is searched
+    for together with the question that started the thread and the previous one
+    ("dome shutter ...", "Who may do it?", "Why?" all search for the dome shutter).
+    The oldest turns are dropped once the history passes `max_history_tokens`
+    (default: a quarter of `num_ctx`); the newest turn is always kept, its answer
+    shortened if it alone is over the budget.
     """
 
     def __init__(
@@ -64,11 +82,17 @@ class Conversation:
         self.model = config.chat_model(model)
         self.settings = {"k": k, "mode": mode, "num_ctx": num_ctx, "options": dict(options or {})}
         self.max_history_tokens = max_history_tokens or num_ctx // 4
-        self.turns: list[tuple[str, str]] = []  # (question, answer text)
+        self._turns: list[Turn] = []
+        self._pending: dict[str, Turn] = {}  # question -> its search, until answered
         self.last_answer: Answer | None = None
 
     def __repr__(self) -> str:
         return f"<Conversation {self.model}: {len(self.turns)} turns>"
+
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        """The kept turns as (question, answer text), oldest first."""
+        return [(turn.question, turn.reply) for turn in self._turns]
 
     @property
     def history(self) -> list[dict[str, str]]:
@@ -88,21 +112,33 @@ class Conversation:
 
     def reset(self) -> None:
         """Forget every turn."""
-        self.turns.clear()
+        self._turns.clear()
         self.last_answer = None
 
     def search_query(self, question: str) -> str:
-        """What to search for: the question, plus the previous one for a follow-up."""
-        if not self.turns:
-            return question
+        """What to search for: the question; for a follow-up, the question that started
+        the thread, the previous question, then this one."""
+        return self._plan(question).query
+
+    def _plan(self, question: str) -> Turn:
+        """The turn `question` would start (without its reply yet)."""
+        question = question.strip()
+        if not self._turns or not self._is_follow_up(question):
+            return Turn(question, "", question, question)
+        previous = self._turns[-1]
+        parts = dict.fromkeys((previous.topic, previous.question, question))
+        return Turn(question, "", " ".join(parts), previous.topic)
+
+    @staticmethod
+    def _is_follow_up(question: str) -> bool:
         size, pronoun = len(content_terms(question)), bool(set(words(question)) & _PRONOUNS)
-        if size < SHORT_QUESTION or (pronoun and size < PRONOUN_QUESTION):
-            return f"{self.turns[-1][0]} {question}"
-        return question
+        return size < SHORT_QUESTION or (pronoun and size < PRONOUN_QUESTION)
 
     def ask(self, question: str, *, stream: bool = False) -> Answer | AnswerStream:
         """Answer the next question; with `stream=True` the turn is kept when the stream ends."""
-        query, history = self.search_query(question), self.history
+        plan, history = self._plan(question), self.history
+        query = plan.query
+        self._pending[plan.question] = plan
         result = answer(
             question,
             self.retriever,
@@ -120,14 +156,19 @@ class Conversation:
 
     def _remember(self, result: Answer) -> None:
         self.last_answer = result
-        self.turns.append((result.question, result.text))
+        plan = self._pending.pop(result.question, None) or self._plan(result.question)
+        self._turns.append(plan._replace(reply=result.text))
         self._trim()
 
     def _trim(self) -> None:
-        """Drop the oldest turns until the history fits in `max_history_tokens`."""
-        while (
-            self.turns
-            and sum(estimate_tokens(q) + estimate_tokens(a) + 8 for q, a in self.turns)
-            > self.max_history_tokens
-        ):
-            self.turns.pop(0)
+        """Drop the oldest turns until the history fits in `max_history_tokens`; the
+        newest turn always stays, its answer shortened if it alone is over budget."""
+
+        def cost(turn: Turn) -> int:
+            return estimate_tokens(turn.question) + estimate_tokens(turn.reply) + TURN_OVERHEAD
+
+        while len(self._turns) > 1 and sum(map(cost, self._turns)) > self.max_history_tokens:
+            self._turns.pop(0)
+        if self._turns and cost(last := self._turns[-1]) > self.max_history_tokens:
+            room = self.max_history_tokens - estimate_tokens(last.question) - TURN_OVERHEAD
+            self._turns[-1] = last._replace(reply=shorten(last.reply, max(room, 1)))

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import builtins
+import io
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ragkit.answer import NO_ANSWER
+from ragkit.answer import NO_ANSWER, Source, estimate_tokens
 from ragkit.cli import cli
-from ragkit.cli_chat import run_chat
+from ragkit.cli_chat import run_chat, show_sources
 from ragkit.conversation import Conversation
 from ragkit.errors import OllamaError
 from ragkit.ollama import OllamaClient
@@ -85,6 +87,46 @@ def test_old_turns_are_trimmed_to_the_budget(chat, fake):
     assert FIRST not in str(last)
 
 
+def test_the_newest_turn_is_kept_even_when_it_alone_is_over_budget(db, fake):
+    fake.chat_reply = "The crank turns the shutter closed, slowly and surely [1]. " * 28
+    assert len(fake.chat_reply) > 1600
+    client = OllamaClient(fake.url, retries=0)
+    with Retriever(db, client=client) as retriever:
+        chat = Conversation(retriever, client, num_ctx=2048)  # history budget: 512 tokens
+        chat.ask(FIRST)
+        assert [q for q, _ in chat.turns] == [FIRST]
+        kept = chat.turns[0][1]
+        assert kept.endswith("…") and kept[:40] == fake.chat_reply[:40]
+        assert estimate_tokens(FIRST) + estimate_tokens(kept) + 8 <= 512
+        assert chat.last_answer.text == fake.chat_reply  # only the history copy is cut
+        chat.ask(SECOND)
+        sent = fake.bodies("/api/chat")[-1]["messages"]
+        assert sent[1:3] == [
+            {"role": "user", "content": FIRST},
+            {"role": "assistant", "content": kept},
+        ]
+        assert [q for q, _ in chat.turns] == [SECOND]
+
+
+def test_a_chain_of_follow_ups_keeps_searching_the_first_topic(chat, fake):
+    chat.ask(SECOND)  # the dome shutter
+    chat.ask("Who is allowed to do it?")
+    query = chat.search_query("Why?")
+    assert query == f"{SECOND} Who is allowed to do it? Why?"
+    assert not chat.ask("Why?").nothing_found
+    chat.ask("And when?")  # still the thread of the first question, not a growing list
+    assert chat.search_query("How?") == f"{SECOND} And when? How?"
+
+
+def test_a_small_context_does_not_get_stuck_after_a_few_turns(db, fake):
+    client = OllamaClient(fake.url, retries=0)
+    with Retriever(db, client=client) as retriever:
+        chat = Conversation(retriever, client, num_ctx=600)
+        for question in (FIRST, SECOND, FIRST, SECOND):
+            assert chat.ask(question).sources  # no ConfigError, a source every turn
+    assert fake.count("/api/chat") == 4
+
+
 def test_reset_forgets_everything(chat, fake):
     chat.ask(FIRST)
     chat.reset()
@@ -156,6 +198,61 @@ def test_cli_chat_survives_an_error_mid_stream(run, fake):
     first, second = result.stdout.split("\n", 1)
     assert first.startswith("According") and not first.endswith("].")  # the broken answer
     assert second.count("According to the sources") == 1  # the next turn, printed once
+
+
+def test_cli_chat_exits_4_when_ollama_is_down(db):
+    args = ["chat", "--db", str(db), "--host", "127.0.0.1:9"]
+    result = CliRunner().invoke(cli, args, input=f"{FIRST}\n")
+    assert result.exit_code == 4, result.output  # as for `ask`, and as the README says
+    assert result.stderr.count("Error: ") == 1 and "ollama serve" in result.stderr
+
+
+def test_cli_chat_sources_after_nothing_found(run, fake):
+    result = run("What is the Wi-Fi password for the guest network?\n/sources\n")
+    assert result.exit_code == 0, result.output
+    assert "the last question found nothing relevant" in result.stdout
+    assert "no sources yet" not in result.stdout
+
+
+def test_sources_of_one_file_can_be_told_apart(capsys):
+    def source(n: int, text: str, heading: str | None) -> Source:
+        return Source(n, "/d/manual.md", None, n, text, 1.0, heading=heading)
+
+    show_sources(
+        [
+            source(1, "Close the shutter first.", "Shutter"),
+            source(2, "Park at 187 degrees.", "Parking"),
+            source(3, "Crank forty turns, slowly and evenly, until it stops.", None),
+            source(4, "Never crank in high wind.", None),
+        ],
+        cited=[2],
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("manual.md - Shutter") and lines[1].endswith("Parking  (cited)")
+    assert lines[2].endswith('manual.md "Crank forty turns, slowly and evenly, un…"')
+    assert lines[3].endswith('manual.md "Never crank in high wind."')
+
+
+def test_no_citation_note_for_an_answer_that_says_the_sources_do_not_say(run, fake):
+    fake.chat_reply = "I don't know: the sources do not say."
+    assert "cites none" not in run(f"{FIRST}\n").stderr
+    fake.chat_reply = "It is kept in /etc somewhere."  # a claim without a citation
+    assert "note: the answer cites none of its sources" in run(f"{FIRST}\n").stderr
+
+
+def test_interactive_chat_turns_on_line_editing(chat, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def end(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.delitem(sys.modules, "readline", raising=False)
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(builtins, "input", end)
+    assert run_chat(chat) == 0
+    assert "readline" in sys.modules
 
 
 def test_ctrl_c_ends_the_loop_cleanly(chat, monkeypatch, capsys):
