@@ -65,6 +65,7 @@ class Source:
     text: str
     score: float
     trimmed: bool = False
+    heading: str | None = None  # the section the chunk is in, when the file has headings
 
     @property
     def label(self) -> str:
@@ -150,6 +151,7 @@ class AnswerStream:
 
     `.sources` and `.messages` are known before the first piece. An error from the
     server is raised from the iteration; `.text` then holds what had arrived.
+    Iterating a finished stream again replays its pieces.
     """
 
     def __init__(
@@ -164,6 +166,7 @@ class AnswerStream:
         self.sources, self.messages = sources, messages
         self._received: list[str] = []
         self._callbacks: list[Callable[[Answer], None]] = []
+        self._started = False
         self.answer: Answer | None = None
 
     @classmethod
@@ -177,6 +180,15 @@ class AnswerStream:
         return self
 
     def __iter__(self) -> Iterator[str]:
+        if self.answer is not None:  # read before: replay what arrived
+            yield from self._received
+            return
+        if self._started:
+            raise ConfigError(
+                "this answer stream was already read and did not finish",
+                hint="Ask the question again for a new answer",
+            )
+        self._started = True
         for piece in self._pieces:
             self._received.append(piece)
             yield piece
@@ -190,31 +202,36 @@ class AnswerStream:
         """What has arrived so far."""
         return "".join(self._received)
 
-    def close(self) -> None:
-        getattr(self._pieces, "close", lambda: None)()
-
 
 # -- citations ---------------------------------------------------------------
 
-_BRACKET = re.compile(r"\[([^\[\]\n]{1,60})\]")
-_NUMBERS = r"#?\d+(?:\s*[-–]\s*\d+)?"
+# Models often glue citations to the word before ("degrees[1]"), so a word character
+# before the bracket is allowed; inline code is blanked out first instead.
+_BRACKET = re.compile(r"\[([^\[\]\n]{1,60})\](?!\()")  # not [1](url)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_ITEM = r"(?:(?:sources?|refs?\.?)\s*:?\s*)?#?\d+(?:\s*[-–]\s*\d+)?"
 _CITATION = re.compile(
-    rf"\s*(?:sources?\s*|refs?\.?\s*)?{_NUMBERS}(?:\s*(?:,|;|and|&)\s*{_NUMBERS})*\s*",
-    re.IGNORECASE,
+    rf"\s*{_ITEM}(?:\s*(?:[,;&]\s*(?:and\s+)?|and\s+){_ITEM})*\s*", re.IGNORECASE
 )
 _RANGE = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?")
 MAX_RANGE = 20  # [1-3] means 1, 2, 3; a wider "range" is read as its two ends
+MAX_CITATION = 999  # a bigger number in brackets is a year or a quantity, not a source
 
 
 def citation_numbers(text: str) -> list[int]:
-    """Every number cited in `[1]`, `[1, 2]`, `[1][2]`, `[1-3]`, `[source 2]` form,
-    in order of first appearance; markdown links and other brackets are ignored."""
+    """Every number cited in `[1]`, `[1, 2]`, `[1][2]`, `[1-3]`, `[source 2]`,
+    `[Source 1, Source 2]`, `[1, 2, and 3]` or `[source: 2]` form, in order of first
+    appearance; `degrees[1]` counts too. Markdown links (`[1](url)`), inline code
+    (`` `arr[3]` ``), other brackets, and brackets holding a number above MAX_CITATION
+    (`[2023]`) are ignored."""
     found: dict[int, None] = {}
-    for match in _BRACKET.finditer(text):
+    for match in _BRACKET.finditer(_INLINE_CODE.sub(" ", text)):
         if not _CITATION.fullmatch(match.group(1)):
             continue
-        for low, high in _RANGE.findall(match.group(1)):
-            lo, hi = int(low), int(high or low)
+        spans = [(int(low), int(high or low)) for low, high in _RANGE.findall(match.group(1))]
+        if any(max(span) > MAX_CITATION for span in spans):
+            continue
+        for lo, hi in spans:
             numbers = range(lo, hi + 1) if 0 <= hi - lo <= MAX_RANGE else (lo, hi)
             found.update(dict.fromkeys(numbers))
     return list(found)
@@ -248,10 +265,10 @@ def _weights(terms: Sequence[str], store: Store | None) -> dict[str, float]:
 
 def coverage(query: str, hits: Sequence[Hit], store: Store | None = None) -> float:
     """The largest share of the query's IDF-weighted content words found in one hit
-    (its text or heading); 1.0 for a query without content words."""
+    (its text or heading); 0.0 for a query without content words."""
     terms = content_terms(query)
     if not terms:
-        return 1.0
+        return 0.0
     weights = _weights(terms, store)
     total = sum(weights.values()) or 1.0
     best = 0.0
@@ -267,9 +284,10 @@ def is_relevant(query: str, hits: Sequence[Hit], store: Store | None = None) -> 
     Yes when some hit's cosine is at least STRONG_VECTOR_SCORE, or when one hit
     contains at least MIN_COVERAGE of the query's content words, each weighted
     by its rarity in the index (a word the index never uses weighs the most:
-    questions about things your documents never mention fail here).
+    questions about things your documents never mention fail here). A query without
+    content words ("???", "the") is never relevant: there is nothing to look for.
     """
-    if not hits:
+    if not hits or not content_terms(query):
         return False
     if any((hit.vector_score or 0.0) >= STRONG_VECTOR_SCORE for hit in hits):
         return True
@@ -280,8 +298,22 @@ def is_relevant(query: str, hits: Sequence[Hit], store: Store | None = None) -> 
 
 
 def estimate_tokens(text: str) -> int:
-    """A conservative token count: one token per CHARS_PER_TOKEN characters."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+    """A conservative token count: one token per CHARS_PER_TOKEN ASCII characters, and
+    one per other character (Chinese, Japanese and the like run about a token each)."""
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return -(-ascii_chars // CHARS_PER_TOKEN) + len(text) - ascii_chars
+
+
+def shorten(text: str, tokens: int) -> str:
+    """`text` if it fits in `tokens`, else cut (at a space, marked with `…`) to fit."""
+    if estimate_tokens(text) <= tokens:
+        return text
+    chars = min(len(text), tokens * CHARS_PER_TOKEN)
+    while True:
+        cut = _trim(text, chars)
+        if estimate_tokens(cut) <= tokens or chars <= 2:
+            return cut
+        chars = max(2, min(chars - 1, chars * tokens // estimate_tokens(cut)))
 
 
 def new_nonce() -> str:
@@ -329,12 +361,21 @@ def _fit_sources(hits: Sequence[Hit], room: int, nonce: str) -> tuple[Sources, l
             if spare < MIN_TRIMMED_TOKENS:
                 skipped.append(hit)
                 continue
-            text = _trim(text, spare * CHARS_PER_TOKEN)
+            text = shorten(text, spare - 1)
             cost = estimate_tokens(_block(header, text, tag)) + 1
         room -= cost
         blocks.append(_block(header, text, tag))
         sources.append(
-            Source(number, hit.path, hit.page, hit.chunk_id, text, hit.score, trimmed=trimmed)
+            Source(
+                number,
+                hit.path,
+                hit.page,
+                hit.chunk_id,
+                text,
+                hit.score,
+                trimmed=trimmed,
+                heading=" ".join(hit.heading.split()) if hit.heading else None,
+            )
         )
     return Sources(sources, skipped), blocks
 
@@ -353,15 +394,21 @@ def build_messages(
     the fenced sources in rank order, as many as fit in `num_ctx` once the rest and
     ANSWER_RESERVE (at most a quarter of `num_ctx`) are counted; a source too long for
     the room left is trimmed, or skipped when little room is left (`Sources.skipped`);
-    then a final `Question: ...` line.
+    then a final `Question: ...` line. When the history leaves no room for even one
+    (trimmed) source, its oldest turns are left out until one fits.
     """
     nonce = nonce or new_nonce()
     system = SYSTEM_PROMPT.format(tag=f"source-{nonce}")
     ending = f"Question: {' '.join(question.split())}"
     reserve = min(ANSWER_RESERVE, num_ctx // 4)
-    used = estimate_tokens(system) + estimate_tokens(ending) + reserve + 16
-    used += sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in history)
-    sources, blocks = _fit_sources(hits, num_ctx - used, nonce)
+    fixed = estimate_tokens(system) + estimate_tokens(ending) + reserve + 16
+    history = list(history)
+    while True:
+        used = fixed + sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in history)
+        sources, blocks = _fit_sources(hits, num_ctx - used, nonce)
+        if sources or not history or not hits:
+            break
+        history = history[2:] if history[0].get("role") == "user" else history[1:]
     user = "Sources:\n\n" + "\n\n".join(blocks) + "\n\n" + ending
     messages = [{"role": "system", "content": system}, *map(dict, history)]
     messages.append({"role": "user", "content": user})
@@ -418,7 +465,8 @@ def answer(
 
 
 def _no_room(question: str, num_ctx: int) -> ConfigError:
-    """Why no source fits: a question too long for the context, else the history."""
+    """Why no source fits: a question too long for the context, else the context is
+    too small (the history was already left out to make room)."""
     asked = estimate_tokens(question)
     if asked > num_ctx // 2:
         return ConfigError(
@@ -426,10 +474,11 @@ def _no_room(question: str, num_ctx: int) -> ConfigError:
             value=num_ctx,
             hint="Ask a shorter question, or use a larger --num-ctx",
         )
+    shorter = ", or ask a shorter question" if asked > MIN_TRIMMED_TOKENS else ""
     return ConfigError(
         f"a context of {num_ctx} tokens has no room left for any source",
         value=num_ctx,
-        hint=f"Use a larger --num-ctx (e.g. {2 * num_ctx}), or a shorter history",
+        hint=f"Use a larger --num-ctx (e.g. {2 * num_ctx}){shorter}",
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config
-from .errors import IndexNotFound
+from .errors import ConfigError, IndexNotFound, RagkitError
 from .ollama import OllamaClient
 from .store import Store
 
@@ -60,7 +60,10 @@ class Index:
         where = f"{self.client.base_url}, chat {self.chat_model}"
         if not self.path.exists():
             return f"<Index {self.path} (not built yet; {where})>"
-        status = self.status()
+        try:
+            status = self.status()
+        except RagkitError as exc:
+            return f"<Index {self.path} (unusable: {exc.message}; {where})>"
         return (
             f"<Index {self.path}: {status['documents']} documents, {status['chunks']} chunks, "
             f"{status['embed_model'] or self.embed_model}; {where}>"
@@ -138,12 +141,13 @@ class Index:
             >>> result.text, result.cited_sources
 
         Options: k, mode, num_ctx, model, and Ollama `options` such as temperature or
-        seed (given directly, they are passed on as options). With `stream=True`,
-        iterate the result for text pieces; its `.answer` is set at the end.
+        seed (given directly, they are passed on as options; any other keyword is a
+        `ConfigError`). With `stream=True`, iterate the result for text pieces; its
+        `.answer` is set at the end.
         """
         from .answer import answer
 
-        settings = _answer_settings(options)
+        settings = _answer_settings(options, "ask")
         settings.setdefault("model", self.chat_model)
         return answer(question, self.retriever(), self.client, stream=stream, **settings)
 
@@ -153,10 +157,12 @@ class Index:
         >>> chat = index.chat()
         >>> chat.ask("Who built the bunk beds?").text
         >>> chat.ask("When?").text
+
+        Options: those of `ask` except history and query, plus max_history_tokens.
         """
         from .conversation import Conversation
 
-        settings = _answer_settings(options)
+        settings = _answer_settings(options, "chat")
         settings.setdefault("model", self.chat_model)
         return Conversation(self.retriever(), self.client, **settings)
 
@@ -168,15 +174,34 @@ class Index:
         return {"exists": True, **self._open(create=False).stats()} | base
 
 
-_ANSWER_KEYS = {"k", "mode", "num_ctx", "model", "options", "history", "query"}
-_CONVERSATION_ONLY = {"max_history_tokens"}
+_SHARED_KEYS = {"k", "mode", "num_ctx", "model", "options"}
+_OWN_KEYS = {"ask": {"history", "query"}, "chat": {"max_history_tokens"}}
+OLLAMA_OPTIONS = frozenset(
+    """temperature seed top_k top_p min_p typical_p tfs_z num_predict stop num_keep
+    repeat_penalty repeat_last_n presence_penalty frequency_penalty penalize_newline
+    mirostat mirostat_tau mirostat_eta num_batch num_gpu main_gpu num_thread low_vram
+    use_mmap use_mlock numa vocab_only""".split()
+)
 
 
-def _answer_settings(options: dict[str, Any]) -> dict[str, Any]:
-    """Split keyword options: our own settings stay, anything else is an Ollama option."""
-    known = _ANSWER_KEYS | _CONVERSATION_ONLY
-    settings = {key: value for key, value in options.items() if key in known}
-    extra = {key: value for key, value in options.items() if key not in known}
+def _answer_settings(options: dict[str, Any], target: str) -> dict[str, Any]:
+    """Split keyword options for `Index.ask` or `Index.chat`: our own settings stay,
+    Ollama options (temperature, seed, ...) go into `options`; anything else is an error."""
+    own = _SHARED_KEYS | _OWN_KEYS[target]
+    settings = {key: value for key, value in options.items() if key in own}
+    extra = {key: value for key, value in options.items() if key not in own}
+    for key in extra:
+        if key in OLLAMA_OPTIONS:
+            continue
+        other = next((name for name, keys in _OWN_KEYS.items() if key in keys), None)
+        where = f"it is an option of Index.{other}()" if other else "not a ragkit or Ollama option"
+        raise ConfigError(
+            f"Index.{target}() got an unknown keyword {key!r} ({where})",
+            value=key,
+            hint="Use k, mode, num_ctx, model, "
+            + ", ".join(sorted(_OWN_KEYS[target]))
+            + ", or Ollama options such as temperature and seed (or options={...})",
+        )
     if extra:
         settings["options"] = {**settings.get("options", {}), **extra}
     return settings

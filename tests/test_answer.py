@@ -81,7 +81,12 @@ def retriever(corpus_db, client):
         ("Adjacent [2][1] then [2] again.", [2, 1]),
         ("A range [1-3] and [5–6].", [1, 2, 3, 5, 6]),
         ("Liberal [source 2], [Sources 1 and 3], [#4].", [2, 1, 3, 4]),
-        ("In [2023] they said so.", [2023]),
+        ("In [2023] they said so, and [2020-2023] too.", []),
+        ("Listed [Source 1, Source 2] and [1, 2, and 3].", [1, 2, 3]),
+        ("Colon [source: 2] and [Sources: 4 and 5].", [2, 4, 5]),
+        ("Code `arr[3]` and `x[1]` are not citations, [2] is.", [2]),
+        ("It parks at 187 degrees[1], by hand[2][3].", [1, 2, 3]),
+        ("A link [1](http://a) is not a citation.", []),
         ("A [link](http://x) and [a] and [1a] and [ ] are not citations.", []),
         ("A silly range [1-900] counts its ends.", [1, 900]),
     ],
@@ -91,7 +96,7 @@ def test_citation_numbers(text, numbers):
 
 
 def test_cited_numbers_beyond_the_sources_are_invented():
-    assert check_citations("Yes [1][3], per [7] and [2023]; also [0].", 3) == ([1, 3], [7, 2023, 0])
+    assert check_citations("Yes [1][3], per [7] and [2023]; also [0].", 3) == ([1, 3], [7, 0])
 
 
 # -- the prompt ---------------------------------------------------------------
@@ -158,6 +163,24 @@ def test_the_budget_drops_sources_that_do_not_fit():
     assert used <= 4096 - ANSWER_RESERVE
 
 
+def dense_tokens(text: str) -> int:
+    """Tokens at worst: a token per non-ASCII character (CJK), 3 ASCII characters a token."""
+    dense = sum(1 for ch in text if not ch.isascii())
+    return dense + -(-(len(text) - dense) // 3)
+
+
+def test_the_budget_holds_for_chinese_text():
+    text = "圆顶的百叶窗由手摇曲柄关闭，需要转动四十圈。" * 60  # ~1,300 characters, ~1 token each
+    hits = [hit(n, text) for n in range(1, 6)]
+    messages, sources = build_messages("百叶窗怎么关？", hits, num_ctx=4096)
+    assert 1 <= len(sources) < 5
+    assert sum(dense_tokens(m["content"]) for m in messages) <= 4096 - ANSWER_RESERVE
+    messages, sources = build_messages("百叶窗？", [hit(1, text * 5)], num_ctx=4096)
+    assert len(sources) == 1 and sources[0].trimmed
+    assert sum(dense_tokens(m["content"]) for m in messages) <= 4096 - ANSWER_RESERVE
+    assert estimate_tokens("中文") == 2 and estimate_tokens("abcdef") == 2
+
+
 def test_a_long_source_is_trimmed_to_the_room_left():
     messages, sources = build_messages("Which word?", [hit(1, "alpha " * 5000)], num_ctx=4096)
     assert len(sources) == 1 and sources[0].trimmed and sources[0].text.endswith("…")
@@ -171,6 +194,29 @@ def test_history_takes_room_from_the_sources():
     messages, shared = build_messages("q?", hits, num_ctx=6000, history=history)
     assert sum(map(len, (s.text for s in shared))) < sum(map(len, (s.text for s in alone)))
     assert messages[1:3] == history
+
+
+def test_history_is_dropped_oldest_first_when_no_source_would_fit():
+    history = []
+    for n in range(1, 4):
+        history += [
+            {"role": "user", "content": f"question {n} " * 20},
+            {"role": "assistant", "content": f"answer {n} " * 40},
+        ]
+    messages, sources = build_messages(
+        "Where?", [hit(1, "word " * 400)], num_ctx=600, history=history
+    )
+    assert len(sources) == 1
+    kept = messages[1:-1]
+    assert kept == history[len(history) - len(kept) :]  # the newest turns, if any, stay
+    assert sum(estimate_tokens(m["content"]) for m in messages) <= 600 - 150
+
+
+def test_no_room_hint_only_says_what_applies(retriever, client):
+    with pytest.raises(ConfigError) as info:
+        answer(MULES, retriever, client, num_ctx=512)
+    assert "no room left for any source" in str(info.value)
+    assert "history" not in str(info.value) and "--num-ctx" in str(info.value)
 
 
 # -- relevance and answers through the fake Ollama ------------------------------
@@ -201,6 +247,21 @@ def test_nothing_relevant_means_no_chat_request(item, retriever, client, fake):
     assert fake.count("/api/chat") == 0
 
 
+@pytest.mark.parametrize("question", ["???", "the", "What is it?"])
+def test_a_question_without_content_words_finds_nothing(question, retriever, client, fake):
+    result = answer(question, retriever, client)
+    assert result.nothing_found and result.text == NO_ANSWER
+    assert fake.count("/api/chat") == 0
+
+
+def test_a_follow_up_without_content_words_keeps_its_context(retriever, client, fake):
+    from ragkit.conversation import Conversation
+
+    chat = Conversation(retriever, client)
+    chat.ask(MULES)
+    assert not chat.ask("???").nothing_found and fake.count("/api/chat") == 2
+
+
 def test_an_empty_index_answers_without_ollama(tmp_path, client, fake):
     Store(tmp_path / "empty.db").close()
     with Retriever(tmp_path / "empty.db", client=client) as empty:
@@ -215,6 +276,19 @@ def test_streamed_pieces_arrive_in_order_and_join_to_the_answer(retriever, clien
     assert len(pieces) > 5 and stream.answer.text == "".join(pieces) == stream.text
     assert FOUND in stream.answer.text and stream.answer.cited == [1]
     assert stream.answer.stats["done_reason"] == "stop" and stream.answer.stats["eval_count"] > 0
+
+
+def test_a_finished_stream_replays_when_iterated_again(retriever, client, fake):
+    stream = answer(MULES, retriever, client, stream=True)
+    pieces = list(stream)
+    assert list(stream) == pieces and stream.answer.text == "".join(pieces)
+    assert fake.count("/api/chat") == 1
+    fake.error_next_stream("model runner crashed", after_lines=3)
+    broken = answer(MULES, retriever, client, stream=True)
+    with pytest.raises(OllamaError):
+        list(broken)
+    with pytest.raises(ConfigError, match="already read and did not finish"):
+        list(broken)
 
 
 def test_num_ctx_and_options_reach_ollama(retriever, client, fake):
@@ -284,6 +358,30 @@ def test_index_not_built_yet(tmp_path, fake):
     assert index.add(tmp_path / "notes").new == 1
     assert index.search("dome parks")[0].text.startswith("# Dome")
     index.close()
+
+
+def test_index_repr_of_a_file_that_is_not_an_index(tmp_path, fake):
+    path = tmp_path / "notes.txt"
+    path.write_text("just some notes, not a database\n" * 100)
+    index = Index(path, host=fake.url)
+    text = repr(index)
+    assert text.startswith(f"<Index {path} (unusable: ") and fake.url in text
+    index.close()
+
+
+def test_index_keywords_go_where_they_belong(corpus_db, fake):
+    with Index(corpus_db, host=fake.url) as index:
+        with pytest.raises(ConfigError, match="'max_history_tokens'.*Index.chat"):
+            index.ask(MULES, max_history_tokens=100)
+        with pytest.raises(ConfigError, match="'history'.*Index.ask"):
+            index.chat(history=[])
+        with pytest.raises(ConfigError, match="unknown keyword 'temprature'"):
+            index.ask(MULES, temprature=0)
+        assert fake.count("/api/chat") == 0
+        chat = index.chat(max_history_tokens=100, top_k=20)
+        assert chat.max_history_tokens == 100 and chat.settings["options"] == {"top_k": 20}
+        index.ask(MULES, history=[], query=MULES, seed=3)
+        assert fake.bodies("/api/chat")[-1]["options"] == {"seed": 3, "num_ctx": 8192}
 
 
 def test_importing_index_does_not_import_click():
