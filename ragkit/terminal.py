@@ -34,11 +34,12 @@ def parse_size(text: str | int) -> int:
 
 def human_bytes(size: float) -> str:
     """52428800 -> `50MB`; 1536 -> `1.5KB`."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f}".rstrip("0").rstrip(".") + unit
-        size /= 1024
-    return f"{size}GB"  # unreachable; keeps type checkers calm
+    unit = "B"
+    for bigger in ("KB", "MB", "GB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.1f}".rstrip("0").rstrip(".") + unit
 
 
 class StatusLine:

@@ -32,10 +32,14 @@ def test_parse_size_refuses_nonsense_with_an_example(bad):
 
 
 def test_human_bytes():
-    assert [human_bytes(n) for n in (0, 1536, 50 * 1024**2, 3 * 1024**4)] == [
+    sizes = (0, 1023, 1024, 1536, 50 * 1024**2, 1024**3, 3 * 1024**4)
+    assert [human_bytes(n) for n in sizes] == [
         "0B",
+        "1023B",
+        "1KB",
         "1.5KB",
         "50MB",
+        "1GB",
         "3072GB",
     ]
 
