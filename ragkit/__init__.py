@@ -15,6 +15,7 @@ from typing import Any
 from .errors import (
     BadResponse,
     ConfigError,
+    DimensionChanged,
     DocumentError,
     IndexMismatch,
     IndexNotFound,
@@ -41,6 +42,7 @@ _LAZY = {
 __all__ = [
     "BadResponse",
     "ConfigError",
+    "DimensionChanged",
     "DocumentError",
     "IndexMismatch",
     "IndexNotFound",

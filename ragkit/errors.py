@@ -6,6 +6,7 @@ what went wrong and, in `.hint`, the command or setting that fixes it.
     ├── ModelNotFound          the server does not have the model       (.model, .url)
     ├── OllamaError            any other server failure                 (.status, .url)
     │   └── BadResponse        the server answered something unusable   (count, dim, JSON)
+    │       └── DimensionChanged   the model's vectors no longer fit the index
     ├── IndexNotFound          no index database at the path            (.path)
     ├── IndexMismatch          index built with another embedding model (.index_model, .model)
     ├── DocumentError          one file could not be read               (.path, .reason)
@@ -76,6 +77,18 @@ class OllamaError(RagkitError):
 
 class BadResponse(OllamaError):
     """The server answered, but not with something ragkit can use."""
+
+
+class DimensionChanged(BadResponse):
+    """The embedding model now returns vectors of another size than the index holds."""
+
+    def __init__(self, model: str, got: int, indexed: int) -> None:
+        super().__init__(
+            f"{model} now returns {got}-dimensional embeddings, "
+            f"but the index holds {indexed}-dimensional ones",
+            hint="Rebuild the index with `ragkit index --reembed PATH`",
+        )
+        self.model, self.got, self.indexed = model, got, indexed
 
 
 class IndexNotFound(RagkitError):

@@ -25,7 +25,7 @@ from . import config
 from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
 from .discovery import discover_files
 from .embedmodels import profile_for
-from .errors import BadResponse, ConfigError, DocumentError, IndexMismatch
+from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient, same_model
 from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
@@ -284,11 +284,7 @@ class _Run:
         vectors = future.result()  # an Ollama failure ends the run here, nothing half-written
         indexed_dim = self.ing.store.dim
         if indexed_dim is not None and vectors.shape[1] != indexed_dim:
-            raise BadResponse(
-                f"{self.ing.embed_model} now returns {vectors.shape[1]}-dimensional embeddings, "
-                f"but the index holds {indexed_dim}-dimensional ones",
-                hint="Rebuild the index with `ragkit index --reembed PATH`",
-            )
+            raise DimensionChanged(self.ing.embed_model, vectors.shape[1], indexed_dim)
         if indexed_dim is None:
             self.ing.store.set_index_params(
                 embed_model=self.ing.embed_model,

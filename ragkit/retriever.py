@@ -24,7 +24,7 @@ import numpy as np
 
 from . import config
 from .embedmodels import profile_for
-from .errors import BadResponse, ConfigError, IndexMismatch
+from .errors import ConfigError, DimensionChanged, IndexMismatch
 from .ollama import OllamaClient, same_model
 from .store import ChunkRow, Store
 from .vectors import VectorCache
@@ -322,11 +322,7 @@ class Retriever:
         vector = self.client.embed_batch([text], model)[0]
         dim = self.store.dim
         if dim is not None and vector.shape[0] != dim:
-            raise BadResponse(
-                f"{model} now returns {vector.shape[0]}-dimensional embeddings, "
-                f"but the index holds {dim}-dimensional ones",
-                hint="Rebuild the index with `ragkit index --reembed PATH`",
-            )
+            raise DimensionChanged(model, vector.shape[0], dim)
         return _unit(vector)
 
     def _rank(
