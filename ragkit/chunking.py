@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ragkit.errors import ConfigError
+from ragkit.markdown import headings as markdown_headings
 
 DEFAULT_CHUNK_SIZE = 1000
 DEFAULT_OVERLAP = 150
@@ -174,13 +175,6 @@ class _PageLookup:
         return max(1, bisect_right(self._starts, offset))
 
 
-_MARKDOWN_LINE = re.compile(  # a code fence, or an ATX heading "## Title ##"
-    r"^ {0,3}(?:(?P<fence>```|~~~)"
-    r"|(?P<hashes>#{1,6})(?:[ \t]+(?P<title>.*?))?(?:[ \t]+#+)?[ \t]*$)",
-    re.MULTILINE,
-)
-
-
 class _HeadingLookup:
     """Heading path ("A > B") in force at a character offset of a markdown text."""
 
@@ -188,29 +182,13 @@ class _HeadingLookup:
         self.offsets: list[int] = []  # where each heading line starts
         self._paths: list[str] = []
         stack: list[tuple[int, str]] = []  # (level, title) of the open headings
-        fence: str | None = None
-        for match in _MARKDOWN_LINE.finditer(text, _front_matter_end(text)):
-            if match["fence"]:
-                fence = None if fence == match["fence"] else fence or match["fence"]
-            elif fence is None and (title := (match["title"] or "").strip()):
-                level = len(match["hashes"])
-                while stack and stack[-1][0] >= level:
-                    stack.pop()
-                stack.append((level, title))
-                self.offsets.append(match.start())
-                self._paths.append(" > ".join(t for _, t in stack))
+        for offset, level, title in markdown_headings(text):
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, title))
+            self.offsets.append(offset)
+            self._paths.append(" > ".join(t for _, t in stack))
 
     def path_at(self, offset: int) -> str | None:
         index = bisect_right(self.offsets, offset) - 1
         return self._paths[index] if index >= 0 else None
-
-
-def _front_matter_end(text: str) -> int:
-    """Offset just past a leading YAML front-matter block (`---` ... `---`), else 0."""
-    if not text.startswith("---\n"):
-        return 0
-    close = text.find("\n---", 3)
-    if close < 0:
-        return 0
-    line_end = text.find("\n", close + 1)
-    return len(text) if line_end < 0 else line_end + 1

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragkit.errors import DocumentError
+from ragkit.markdown import title as markdown_title
 from ragkit.terminal import human_bytes
 
 if TYPE_CHECKING:  # pypdf is imported when the first PDF is read
@@ -97,7 +98,7 @@ def read_document(path: Path | str, *, max_bytes: int | None = None) -> Document
     if kind == "html":
         text, title = html_to_text(text)
     else:
-        title = _markdown_title(text) if kind == "markdown" else None
+        title = markdown_title(text) if kind == "markdown" else None
         title = _rst_title(text) if kind == "rst" else title
     return Document(path, text, kind, title, None)
 
@@ -174,37 +175,6 @@ def _normalize_newlines(text: str) -> str:
 
 
 # ---------------------------------------------------------------- titles
-
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(['\"]?)(.+?)\1[ \t]*$", re.MULTILINE)
-
-
-def _markdown_title(text: str) -> str | None:
-    """Front-matter `title:`, else the first ATX or setext heading outside code fences."""
-    if text.startswith("---\n"):
-        end = text.find("\n---", 4)
-        found = _FRONT_MATTER_TITLE.search(text, 4, end) if end > 0 else None
-        if found:
-            return found.group(2).strip() or None
-    lines = text.split("\n", 2000)[:2000]  # a title sits near the top
-    in_fence = False
-    for i, line in enumerate(lines):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        elif not in_fence and (heading := _ATX_HEADING.match(line)):
-            return heading.group(1).strip() or None
-        elif (
-            not in_fence
-            and line.strip()
-            and i + 1 < len(lines)
-            and _SETEXT_UNDERLINE.match(lines[i + 1])
-            and lines[i + 1].strip()[0] == "="
-        ):
-            return line.strip()
-    return None
-
 
 _RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:._])\1+[ \t]*$")
 
