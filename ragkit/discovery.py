@@ -56,12 +56,29 @@ def discover_files(
     rules = _Rules(include, exclude)
     seen: set[Path] = set()
     for root in roots:
-        found = _walk(root.resolve(), rules, follow_symlinks) if root.is_dir() else [root.resolve()]
+        found = _walk(absolute(root), rules, follow_symlinks) if root.is_dir() else [absolute(root)]
         for path in found:
             key = path.resolve()
             if key not in seen:
                 seen.add(key)
                 yield path
+
+
+def absolute(path: Path | str) -> Path:
+    """A path as ragkit records it: folders fully resolved, a file under its own name in
+    its resolved folder (so a symlinked file keeps the link's name, however it was named).
+    A symlink loop is a ConfigError."""
+    path = Path(path).expanduser()
+    try:
+        if path.is_dir():
+            return path.resolve()
+        return path.parent.resolve() / path.name
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(
+            f"{path} cannot be followed ({exc})",
+            value=path,
+            hint="Check for a symlink loop, or pass the real file or folder",
+        ) from exc
 
 
 def _check_exists(path: Path) -> Path:

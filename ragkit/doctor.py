@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .embedmodels import same_model
 from .errors import OllamaUnavailable, RagkitError
-from .ollama import OllamaClient, same_model
+from .ollama import OllamaClient
 from .store import Store
 from .terminal import human_bytes
 

@@ -53,3 +53,13 @@ def profile_for(model: str) -> EmbedModelProfile:
         if name.startswith(profile.family):
             return profile
     return UNKNOWN_MODEL
+
+
+def same_model(a: str, b: str) -> bool:
+    """Ollama treats `name` and `name:latest` as one model."""
+    return _with_tag(a) == _with_tag(b)
+
+
+def _with_tag(name: str) -> str:
+    name = name.strip()
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from stat import S_ISREG
@@ -23,10 +24,10 @@ import numpy as np
 
 from . import config
 from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
-from .discovery import discover_files
-from .embedmodels import profile_for
+from .discovery import absolute, discover_files
+from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
-from .ollama import OllamaClient, same_model
+from .ollama import OllamaClient
 from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
@@ -123,14 +124,21 @@ class Ingester:
     ) -> IngestSummary:
         """Bring the index in step with `paths` (files or folders); see `IngestSummary`."""
         started = time.perf_counter()
-        roots = [Path(p).expanduser().resolve() for p in paths]
+        roots = [absolute(Path(p)) for p in paths]
         files = list(discover_files(roots, include=include, exclude=exclude))
         self._check_chunking(reembed)
         self._check_model(reembed)
-        run = _Run(self, len(files), on_progress)
-        run.index_files(files)
-        if prune:
-            run.summary.removed = self._prune(roots, files, run.failed_paths)
+        if reembed:  # the whole index is rebuilt, not only what `paths` hold
+            files += self._other_indexed_files(files)
+        before = set(self.store.documents()) if reembed else set()
+        with self.store.transaction() if reembed else nullcontext():
+            if reembed:  # all or nothing: a failure keeps the old index
+                self.store.clear()
+            run = _Run(self, len(files), on_progress)
+            run.index_files(files)
+            if prune:
+                run.summary.removed = self._prune(roots, files, run)
+        run.summary.removed += len(before - {str(f) for f in files})  # gone in a rebuild
         if run.summary.new or run.summary.changed or run.summary.removed:
             VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
         run.summary.seconds = time.perf_counter() - started
@@ -165,16 +173,21 @@ class Ingester:
         indexed_with = self.store.embed_model
         if indexed_with and not same_model(indexed_with, self.embed_model) and not reembed:
             raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
-        if reembed:
+        if reembed:  # fail now, before the rebuild starts, if the model cannot embed
             self.client.embed_batch([f"{self.profile.document_prefix}ragkit"], self.embed_model)
-            self.store.clear()
 
-    def _prune(self, roots: list[Path], files: list[Path], failed: set[str]) -> int:
-        """Remove indexed documents under `roots` that are no longer there."""
-        present = {str(f) for f in files} | failed
+    def _other_indexed_files(self, files: list[Path]) -> list[Path]:
+        """Indexed files outside this run's paths that still exist (a rebuild keeps them)."""
+        present = {str(f) for f in files}
+        return [Path(p) for p in self.store.documents() if p not in present and os.path.isfile(p)]
+
+    def _prune(self, roots: list[Path], files: list[Path], run: _Run) -> int:
+        """Remove documents under `roots` that were indexed when the run started and are no
+        longer there (not ones another process added meanwhile)."""
+        present = {str(f) for f in files} | run.failed_paths
         gone = [
             path
-            for path in self.store.documents()
+            for path in run.known
             if path not in present and any(_is_under(Path(path), root) for root in roots)
         ]
         return self.store.delete_documents(gone) if gone else 0
@@ -304,7 +317,9 @@ class _Run:
         vectors = pending.vectors
         if vectors is None:  # no chunks
             vectors = np.zeros((0, self.ing.store.dim or 0), np.float32)
-        self.ing.store.replace_document(pending.record, pending.chunks, vectors)
+        self.ing.store.replace_document(
+            pending.record, pending.chunks, vectors, embed_model=self.ing.embed_model
+        )
         if pending.is_new:
             self.summary.new += 1
         else:

@@ -27,6 +27,7 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .config import read_timeout
+from .embedmodels import same_model
 from .errors import (
     BadResponse,
     ConfigError,
@@ -115,16 +116,6 @@ def _is_loopback(base_url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def same_model(a: str, b: str) -> bool:
-    """Ollama treats `name` and `name:latest` as one model."""
-    return _with_tag(a) == _with_tag(b)
-
-
-def _with_tag(name: str) -> str:
-    name = name.strip()
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
 
 
 @dataclass

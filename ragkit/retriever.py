@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from . import config
-from .embedmodels import profile_for
+from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, IndexMismatch
-from .ollama import OllamaClient, same_model
+from .ollama import OllamaClient
 from .store import ChunkRow, Store
 from .vectors import VectorCache
 from .words import content_terms

@@ -19,6 +19,7 @@ from ragkit.cli import EXIT_PARTIAL, cli
 from ragkit.errors import ConfigError, IndexMismatch, OllamaError, OllamaUnavailable
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
+from ragkit.store import Store
 
 WORDS = "dome telescope shutter winch anemometer cryostat ladder beacon valve harness".split()
 
@@ -345,3 +346,67 @@ def test_a_deleted_symlink_takes_its_document_with_it(tmp_path, store, client):
     summary = Ingester(store, client).run([tmp_path / "notes"])
     assert summary.removed == 1
     assert [Path(p).name for p in store.documents()] == ["doc0.md"]
+
+
+def test_a_failed_rebuild_keeps_the_old_index_whole(tmp_path, store, client, fake_ollama):
+    write_corpus(tmp_path, n=6)
+    Ingester(store, client).run([tmp_path])
+    before = chunk_rows(store.path)
+    fake_ollama.fail_after(2, status=500)  # the probe and one batch pass, then it breaks
+    with pytest.raises(OllamaError):
+        Ingester(store, client, embed_model="all-minilm", batch_size=4).run(
+            [tmp_path], reembed=True
+        )
+    assert store.embed_model == "nomic-embed-text" and store.dim == 768
+    assert chunk_rows(store.path) == before
+
+
+def test_a_rebuild_of_some_folders_rebuilds_the_whole_index(tmp_path, store, client):
+    write_corpus(tmp_path / "a", n=2)
+    write_corpus(tmp_path / "b", n=3)
+    Ingester(store, client).run([tmp_path / "a", tmp_path / "b"])
+    (tmp_path / "b" / "doc2.md").unlink()
+    summary = Ingester(store, client, embed_model="all-minilm").run([tmp_path / "a"], reembed=True)
+    assert (summary.new, summary.removed) == (4, 1)
+    assert store.embed_model == "all-minilm" and store.counts()[0] == 4
+
+
+def test_a_file_named_through_a_symlink_is_one_document(tmp_path, store, client):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "real.md").write_text("# Real\n\nThe periscope log lives here.\n")
+    (tmp_path / "notes").mkdir()
+    link = tmp_path / "notes" / "link.md"
+    link.symlink_to(tmp_path / "other" / "real.md")
+    Ingester(store, client).run([link])
+    Ingester(store, client).run([tmp_path / "notes"])
+    assert list(store.documents()) == [str(link)]
+
+
+def test_a_symlink_loop_named_on_the_command_line_is_a_clear_error(tmp_path, fake_ollama):
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    result = CliRunner().invoke(
+        cli,
+        ["index", str(tmp_path / "l1"), "--db", str(tmp_path / "i.db")],
+        env={"OLLAMA_HOST": fake_ollama.url},
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "l1" in result.output
+
+
+def test_documents_added_by_another_process_meanwhile_are_not_pruned(tmp_path, store, client):
+    write_corpus(tmp_path / "notes", n=3)
+    late = tmp_path / "notes" / "late.md"
+    added = []
+
+    def another_process_indexes_a_new_file(progress):
+        if not added:  # while this run is going on, someone else indexes late.md
+            late.write_text("# Late\n\nWritten after this run listed the folder.\n")
+            with Store(store.path) as other:
+                Ingester(other, client).run([late])
+            added.append(late)
+
+    summary = Ingester(store, client).run(
+        [tmp_path / "notes"], on_progress=another_process_indexes_a_new_file
+    )
+    assert summary.removed == 0 and str(late) in store.documents()

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ragkit.store as store_module
-from ragkit.errors import ConfigError, IndexNotFound, StoreError
+from ragkit.errors import ConfigError, IndexMismatch, IndexNotFound, StoreError
 from ragkit.store import MAX_QUERY_TOKENS, NewDocument, Store, fts_query
 
 DIM = 4
@@ -475,3 +475,28 @@ def test_an_in_memory_name_is_refused_not_created_as_a_file(tmp_path, monkeypatc
         Store(name)
     assert name in str(info.value)
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_a_write_with_another_embedding_model_is_refused(store):
+    add(store, "/notes/a.md", "a0")
+    store.set_index_params(embed_model="m", dim=DIM, chunk_size=100, chunk_overlap=10)
+    record = NewDocument(path="/notes/b.md", hash="b", size=1, mtime=0.0)
+    chunk = Chunk(seq=0, text="b0", start=0, end=2, page=None, heading=None)
+    with pytest.raises(IndexMismatch):
+        store.replace_document(record, [chunk], np.ones((1, DIM)), embed_model="other")
+    store.replace_document(record, [chunk], np.ones((1, DIM)), embed_model="m:latest")
+    assert store.counts() == (2, 2)
+
+
+def test_a_transaction_is_all_or_nothing(store):
+    add(store, "/notes/a.md", "a0")
+    generation = store.generation
+    with pytest.raises(RuntimeError), store.transaction():
+        store.clear()
+        add(store, "/notes/b.md", "b0")
+        raise RuntimeError("the rebuild failed")
+    assert list(store.documents()) == ["/notes/a.md"] and store.generation == generation
+    with store.transaction():
+        store.clear()
+        add(store, "/notes/b.md", "b0")
+    assert list(store.documents()) == ["/notes/b.md"]

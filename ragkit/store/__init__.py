@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ConfigError, IndexNotFound, RagkitError, StoreError
+from ..embedmodels import same_model
+from ..errors import ConfigError, IndexMismatch, IndexNotFound, RagkitError, StoreError
 from ..words import STOPWORDS
 from .records import ChunkLike, ChunkRow, DocumentInfo, NewDocument  # noqa: F401 (API)
 from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META
@@ -186,6 +187,7 @@ class Store:
             )
         self.path = Path(path).expanduser().absolute()
         self._lock = threading.RLock()
+        self._outer = 0  # > 0 while a transaction() is open: writes become savepoints
         if self.path.is_dir():
             raise StoreError(self.path, "is a folder, not an index file", hint="Pass a file path")
         if not self.path.exists():
@@ -259,24 +261,47 @@ class Store:
     # -- plumbing ---------------------------------------------------------------
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write inside one all-or-nothing transaction (each write becomes a
+        savepoint in it). Used to rebuild an index: other processes keep seeing the
+        old one until the end, and a failure or a kill leaves it as it was."""
+        with self._write():
+            self._outer += 1
+            try:
+                yield
+            finally:
+                self._outer -= 1
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error."""
+        """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error.
+        Inside `transaction()` it is a savepoint of the outer transaction instead."""
         with self._lock, _sqlite_errors(self.path):
             conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
+            begin, commit, undo = (
+                ("SAVEPOINT w", "RELEASE w", "ROLLBACK TO w; RELEASE w")
+                if self._outer
+                else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+            )
+            conn.execute(begin)
             try:
                 yield conn
-                conn.execute("COMMIT")
+                conn.execute(commit)
             except BaseException:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    for statement in undo.split("; "):
+                        conn.execute(statement)
                 raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: every query inside sees the same snapshot."""
+        """One read transaction: every query inside sees the same snapshot (inside an
+        open `transaction()`, that one's)."""
         with self._lock, _sqlite_errors(self.path):
             conn = self.conn
+            if self._outer:
+                yield conn
+                return
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -403,15 +428,23 @@ class Store:
         return {row[1]: DocumentInfo(*row) for row in rows}
 
     def replace_document(
-        self, doc: NewDocument, chunks: Sequence[ChunkLike], embeddings: np.ndarray
+        self,
+        doc: NewDocument,
+        chunks: Sequence[ChunkLike],
+        embeddings: np.ndarray,
+        *,
+        embed_model: str | None = None,
     ) -> int:
         """Write doc and its chunks in place of any earlier version, in one transaction.
 
         Row i of `embeddings` belongs to chunks[i]. Zero chunks is fine (the file
-        is still recorded). Returns the new document id.
+        is still recorded). With `embed_model`, the write is refused (IndexMismatch)
+        when the index holds another model's vectors, checked inside the transaction
+        so that two processes cannot mix models. Returns the new document id.
         """
         matrix = _as_matrix(chunks, embeddings)
         with self._write() as conn:
+            self._check_model(conn, embed_model)
             self._check_dim(conn, matrix)
             conn.execute("DELETE FROM documents WHERE path = ?", (doc.path,))
             now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -420,6 +453,11 @@ class Store:
             self._insert_chunks(conn, doc_id, chunks, matrix)
             self._bump_generation(conn)
         return doc_id
+
+    def _check_model(self, conn: sqlite3.Connection, embed_model: str | None) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embed_model'").fetchone()
+        if embed_model and row is not None and not same_model(row[0], embed_model):
+            raise IndexMismatch(row[0], embed_model, self.path)
 
     def _check_dim(self, conn: sqlite3.Connection, matrix: np.ndarray) -> None:
         row = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
