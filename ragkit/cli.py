@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 an error (one line on stderr saying what to do);
 2 bad usage; 3 `index` finished but some files could not be read;
-4 Ollama could not be reached. `RAGKIT_DEBUG=1` shows tracebacks.
+4 Ollama could not be reached; 130 interrupted (Ctrl-C). `RAGKIT_DEBUG=1` shows tracebacks.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .terminal import ProgressLine, PullProgress, human_bytes, parse_size
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes of a file name
 
 
@@ -45,6 +46,9 @@ class RagkitGroup(click.Group):
                 raise
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: what was already stored stays in the index", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 def db_option(func: Callable) -> Callable:
@@ -58,7 +62,9 @@ def db_option(func: Callable) -> Callable:
 
 def host_option(func: Callable) -> Callable:
     return click.option(
-        "--host", envvar="OLLAMA_HOST", help="Ollama server [env OLLAMA_HOST; default :11434]."
+        "--host",
+        envvar="OLLAMA_HOST",
+        help="Ollama server [env OLLAMA_HOST; default 127.0.0.1:11434].",
     )(func)
 
 
@@ -77,7 +83,8 @@ def embed_model_option(func: Callable) -> Callable:
     return click.option(
         "--embed-model",
         envvar="RAGKIT_EMBED_MODEL",
-        help=f"Embedding model [env RAGKIT_EMBED_MODEL; default {config.DEFAULT_EMBED_MODEL}].",
+        help="Embedding model [env RAGKIT_EMBED_MODEL; default: the one the index was built "
+        f"with, else {config.DEFAULT_EMBED_MODEL}].",
     )(func)
 
 
@@ -104,8 +111,12 @@ def cli() -> None:
 @host_option
 @timeout_option
 @embed_model_option
-@click.option("--include", multiple=True, metavar="GLOB", help="Only index files matching.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files/folders matching.")
+@click.option(
+    "--include", multiple=True, metavar="GLOB", help="Only index files matching (repeatable)."
+)
+@click.option(
+    "--exclude", multiple=True, metavar="GLOB", help="Skip files/folders matching (repeatable)."
+)
 @click.option(
     "--chunk-size",
     type=click.IntRange(100, 100_000),
@@ -245,7 +256,7 @@ def _print_hits(hits, query: str) -> None:
 
     width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. {hit.source}  {hit.score:.3f}")
+        click.echo(f"{rank}. {hit.source}  {hit.score:.3g}")
         for line in textwrap.wrap(snippet(hit.text, query), width):
             spans = highlight_spans(line, query)
             for start, end in reversed(spans):
@@ -403,7 +414,12 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
 @db_option
 @host_option
 @embed_model_option
-@click.option("--model", "chat_model", envvar="RAGKIT_CHAT_MODEL", help="Chat model to check.")
+@click.option(
+    "--model",
+    "chat_model",
+    envvar="RAGKIT_CHAT_MODEL",
+    help=f"Chat model to check [env RAGKIT_CHAT_MODEL; default {config.DEFAULT_CHAT_MODEL}].",
+)
 @json_option
 def doctor(db, host, embed_model, chat_model, as_json) -> None:
     """Check Ollama, the models and the index; say how to fix problems."""

@@ -66,6 +66,8 @@ def show_cited(answer: Answer) -> None:
         note(f"the answer cites {numbers}, but there were only {len(answer.sources)} sources")
     if answer.done_reason == "length":
         note("the answer was cut off at the model's length limit")
+    if answer.skipped:
+        note(f"{len(answer.skipped)} more passage(s) did not fit in --num-ctx and were left out")
 
 
 _NOT_FOUND = re.compile(

@@ -60,7 +60,8 @@ class IngestSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.files} files: {self.new} new, {self.changed} changed, "
+            f"{self.files} file{'' if self.files == 1 else 's'}: {self.new} new, "
+            f"{self.changed} changed, "
             f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} failed; "
             f"{self.chunks_added} chunks added in {self.seconds:.1f}s"
         )
@@ -148,10 +149,17 @@ class Ingester:
         """The chunk size and overlap to use: as asked, else as the index was built,
         else the defaults; the size never exceeds what the model accepts."""
         meta = self.store.meta()
+        asked_overlap = overlap
         size = size or int(meta.get("chunk_size") or DEFAULT_CHUNK_SIZE)
         if overlap is None:
             overlap = int(meta.get("chunk_overlap") or DEFAULT_OVERLAP)
         size = min(size, self.profile.max_chunk_chars)
+        if asked_overlap is not None and 2 * asked_overlap >= size:
+            raise ConfigError(
+                f"--overlap {asked_overlap} must be under half the chunk size ({size})",
+                value=asked_overlap,
+                hint=f"Use e.g. --overlap {min(DEFAULT_OVERLAP, size // 2 - 1)}",
+            )
         return size, min(overlap, size // 2 - 1)
 
     def _check_chunking(self, reembed: bool) -> None:

@@ -441,9 +441,14 @@ class OllamaClient:
             return _RouteMissing(path)
         if model and _says_model_missing(message):
             return ModelNotFound(model, self.base_url)
-        return OllamaError(
-            message or response.reason, status=response.status_code, url=self.base_url
-        )
+        status, url = response.status_code, self.base_url
+        if model and "does not support" in message:  # e.g. an embedding model asked to chat
+            hint = (
+                f"'{model}' cannot do that: pick another model (answers: --model or "
+                "RAGKIT_CHAT_MODEL, e.g. llama3.2; embeddings: --embed-model)"
+            )
+            return OllamaError(message, status=status, url=url, hint=hint)
+        return OllamaError(message or response.reason, status=status, url=url)
 
     def _events(self, response: requests.Response, model: str | None) -> Iterator[dict[str, Any]]:
         """Parse an NDJSON stream; an `error` line or a broken connection raises."""

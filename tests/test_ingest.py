@@ -410,3 +410,45 @@ def test_documents_added_by_another_process_meanwhile_are_not_pruned(tmp_path, s
         [tmp_path / "notes"], on_progress=another_process_indexes_a_new_file
     )
     assert summary.removed == 0 and str(late) in store.documents()
+
+
+def test_an_overlap_of_half_the_chunk_or_more_is_refused(tmp_path, store, client):
+    with pytest.raises(ConfigError) as info:
+        Ingester(store, client, chunk_size=1000, overlap=2000)
+    assert "--overlap 2000" in str(info.value) and "(1000)" in str(info.value)
+
+
+def test_the_summary_counts_one_file_in_the_singular(tmp_path, store, client):
+    write_corpus(tmp_path, n=1)
+    assert str(Ingester(store, client).run([tmp_path])).startswith("1 file: 1 new")
+
+
+def test_ctrl_c_stops_index_with_exit_130_keeping_whole_documents(tmp_path, fake_ollama):
+    write_corpus(tmp_path / "notes", n=30, paragraphs=3)
+    db = tmp_path / "i.db"
+    fake_ollama.per_text_latency = 0.01
+    env = {**os.environ, "OLLAMA_HOST": fake_ollama.url}
+    command = [sys.executable, "-m", "ragkit", "index", str(tmp_path / "notes"), "--db", str(db)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _stored_documents(db) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
+    with Store(db) as stored:
+        assert all(info.chunks > 0 for info in stored.documents().values())
+
+
+def test_ask_says_when_passages_were_left_out_to_fit(tmp_path, fake_ollama):
+    write_corpus(tmp_path / "notes", n=6, paragraphs=4)
+    db = str(tmp_path / "i.db")
+    env = {"OLLAMA_HOST": fake_ollama.url}
+    CliRunner().invoke(cli, ["index", str(tmp_path / "notes"), "--db", db], env=env)
+    fake_ollama.chat_reply = "The dome is mentioned [1]."
+    question = "Which paragraph of the file mentions the dome again?"
+    result = CliRunner().invoke(
+        cli, ["ask", question, "--db", db, "-k", "5", "--num-ctx", "1200", "--no-stream"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "did not fit in --num-ctx" in result.stderr

@@ -337,3 +337,10 @@ def test_importing_the_client_does_not_import_click():
     code = "import sys; from ragkit import OllamaClient, RagkitError; print('click' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_that_cannot_do_the_task_gets_a_hint_to_pick_another(client):
+    with pytest.raises(OllamaError) as info:
+        client.chat(MESSAGES, EMBED)
+    assert info.value.status == 400 and "does not support" in str(info.value)
+    assert "--model" in info.value.hint and "serve" not in info.value.hint
