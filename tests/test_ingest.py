@@ -429,7 +429,15 @@ def test_ctrl_c_stops_index_with_exit_130_keeping_whole_documents(tmp_path, fake
     fake_ollama.per_text_latency = 0.01
     env = {**os.environ, "OLLAMA_HOST": fake_ollama.url}
     command = [sys.executable, "-m", "ragkit", "index", str(tmp_path / "notes"), "--db", str(db)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # A shell without job control starts background jobs with SIGINT ignored, and
+        # children inherit that (CI may run us so): give the child the usual handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _stored_documents(db) < 3:
         time.sleep(0.05)
