@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ragkit.index import Index
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 from tests.fake_ollama import FakeOllama
@@ -62,3 +63,24 @@ def client(fake_ollama: FakeOllama) -> Iterator[OllamaClient]:
     opened = OllamaClient(fake_ollama.url, timeout=(2.0, 10.0), backoff=0.01)
     yield opened
     opened.close()
+
+
+SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_db(tmp_path_factory: pytest.TempPathFactory, fake_ollama_session: FakeOllama) -> Path:
+    """The sample corpus, indexed once for the whole session; tests only read it."""
+    fake_ollama_session.reset()
+    db = tmp_path_factory.mktemp("corpus") / "index.db"
+    with Index(db, host=fake_ollama_session.url) as index:
+        summary = index.add(SAMPLE_CORPUS, exclude=["questions.jsonl"])
+    assert summary.new == 17 and not summary.failed
+    return db
+
+
+@pytest.fixture
+def fake(fake_ollama_session: FakeOllama) -> FakeOllama:
+    """The session's fake server, reset for this test."""
+    fake_ollama_session.reset()
+    return fake_ollama_session

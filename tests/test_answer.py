@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -30,9 +29,9 @@ from ragkit.index import Index
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Hit, Retriever
 from ragkit.store import Store
+from tests.conftest import SAMPLE_CORPUS as CORPUS
 from tests.fake_ollama_text import parse_sources, question_of
 
-CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 QUESTIONS = [json.loads(line) for line in (CORPUS / "questions.jsonl").read_text().splitlines()]
 MULES = "Where is the DOMEKEEPER configuration file stored on tern?"  # the fake answers it well
 FOUND = "/etc/domekeeper/dome.toml"
@@ -40,23 +39,6 @@ FOUND = "/etc/domekeeper/dome.toml"
 
 def hit(n: int, text: str, path: str = "/docs/notes.md", page: int | None = None) -> Hit:
     return Hit(chunk_id=n, path=path, text=text, score=1.0 / n, page=page, vector_score=0.5)
-
-
-@pytest.fixture(scope="module")
-def corpus_db(tmp_path_factory, fake_ollama_session) -> Path:
-    """The sample corpus, indexed once for the module."""
-    fake_ollama_session.reset()
-    db = tmp_path_factory.mktemp("corpus") / "index.db"
-    with Index(db, host=fake_ollama_session.url) as index:
-        summary = index.add(CORPUS, exclude=["questions.jsonl"])
-    assert summary.new == 17 and not summary.failed
-    return db
-
-
-@pytest.fixture
-def fake(fake_ollama_session):
-    fake_ollama_session.reset()
-    return fake_ollama_session
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from ragkit.conversation import Conversation
 from ragkit.errors import OllamaError
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Retriever
+from tests.conftest import SAMPLE_CORPUS as CORPUS
 
-CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 FIRST = "Where is the DOMEKEEPER configuration file stored on tern?"
 SECOND = "How many turns of the hand crank does it take to close the Great Dome shutter?"
 
@@ -34,12 +34,6 @@ def db(tmp_path_factory, fake_ollama_session) -> Path:
     with Index(path, host=fake_ollama_session.url) as index:
         index.add(CORPUS, include=["domekeeper_*.md", "glossary.md"])
     return path
-
-
-@pytest.fixture
-def fake(fake_ollama_session):
-    fake_ollama_session.reset()
-    return fake_ollama_session
 
 
 @pytest.fixture

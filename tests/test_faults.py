@@ -20,7 +20,6 @@ from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 from tests.index_checks import check_index, marked_text, snapshot, write_marked_corpus
 
-CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 QUESTION = "Where is the DOMEKEEPER configuration file stored on tern?"
 CHECK_LOG = "Check the `ollama serve` log"
 
@@ -175,21 +174,6 @@ def test_reembed_keeps_the_old_index_when_ollama_is_down(indexed):
 
 
 # -- ask -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def corpus_db(tmp_path_factory, fake_ollama_session) -> Path:
-    fake_ollama_session.reset()
-    db = tmp_path_factory.mktemp("faults") / "index.db"
-    with Index(db, host=fake_ollama_session.url) as index:
-        index.add(CORPUS, exclude=["questions.jsonl"])
-    return db
-
-
-@pytest.fixture
-def fake(fake_ollama_session):
-    fake_ollama_session.reset()
-    return fake_ollama_session
 
 
 def test_a_stream_dropped_mid_answer_raises_with_the_text_so_far(corpus_db, fake):

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from ragkit.chunking import Chunk, chunk_text
 from ragkit.cli import EXIT_PARTIAL, cli
-from ragkit.index import Index
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.store import NewDocument, Store
@@ -29,7 +28,6 @@ from tests.index_checks import check_index, connect, run_ragkit
 from tests.pdfmaker import make_corrupt_pdf, make_encrypted_pdf, make_image_only_pdf, make_pdf
 from tests.test_chunking import is_word_start, prose, settings_for
 
-CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 BAD_NAME = os.fsdecode(b"bad\xff.txt")  # not UTF-8: a lone surrogate escape in Python
 ODD_NAMES = ["with space.md", "new\nline.txt", "ünïcødé 日本.md"]
 
@@ -182,15 +180,6 @@ def test_storing_a_document_copies_none_of_its_vectors(tmp_path):
 
 
 # -- queries ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def corpus_db(tmp_path_factory, fake_ollama_session) -> Path:
-    fake_ollama_session.reset()
-    db = tmp_path_factory.mktemp("hostile") / "index.db"
-    with Index(db, host=fake_ollama_session.url) as index:
-        index.add(CORPUS, exclude=["questions.jsonl"])
-    return db
 
 
 HUGE_QUERY = "where does the dome park " * 4000  # 100 KB

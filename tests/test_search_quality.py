@@ -18,9 +18,9 @@ from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Retriever
 from ragkit.store import Store
+from tests.conftest import SAMPLE_CORPUS as CORPUS
 from tests.fake_ollama import FakeOllama
 
-CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 K = 5
 FLOORS = {"vector": 0.98, "keyword": 0.98}
 
