@@ -1,4 +1,5 @@
-"""Terminal helpers without click: a progress line for stderr, byte sizes."""
+"""Terminal helpers without click: text made safe to print, a progress line for
+stderr, byte sizes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ _UNITS = {
     "g": 1024**3,
     "gb": 1024**3,
 }
+
+# What a document or file name must not send to a terminal raw: C0 controls but tab and
+# newline, DEL, C1 (U+009B alone is CSI), the line and paragraph separators, bidi
+# embeddings, overrides and isolates (they reorder what is shown), lone surrogates (the
+# undecodable bytes of a file name).
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+UNSAFE_CHARS = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_IN_A_LINE = re.compile(f"[{_UNSAFE}\n]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """`text` safe to show on a terminal: every character that could move the cursor,
+    set the title, change colours or reorder the line becomes a visible escape
+    (ESC -> `\\x1b`, U+202E -> `\\u202e`); newline and tab stay, unless `one_line`
+    (then a newline is `\\n`, so a file name cannot start a line of its own)."""
+    unsafe = _UNSAFE_IN_A_LINE if one_line else UNSAFE_CHARS
+    return unsafe.sub(_visible, text)
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def parse_size(text: str | int) -> int:

@@ -1,14 +1,24 @@
-"""Terminal helpers: sizes, and progress lines that only draw on a terminal."""
+"""Terminal helpers: text made safe to print, sizes, and progress lines that only
+draw on a terminal."""
 
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ragkit.errors import ConfigError
 from ragkit.ingest import Progress
-from ragkit.terminal import ProgressLine, bar, human_bytes, parse_size
+from ragkit.terminal import ProgressLine, bar, human_bytes, parse_size, printable
+
+ATTACKS = ["\x1b]0;pwned\x07", "\x1b[2J", "\x1b[31m", "\x9b2J", "\x1b]8;;x\x1b\\", "\u202e", "\r"]
+# Any character a terminal could act on (C0 but tab and newline, DEL, C1) or that
+# reorders a line or breaks it (bidi controls, separators), and lone surrogates.
+DANGEROUS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class Terminal(io.StringIO):
@@ -72,3 +82,28 @@ def test_progress_line_redraws_at_most_ten_times_a_second_but_always_at_the_end(
         drawn = line.stream.getvalue()
     assert drawn.count("files") <= 3
     assert "50/50 files" in drawn
+
+
+CONTROLS = st.characters(categories=["Cc", "Cf", "Cs", "Zl", "Zp"])
+
+
+@given(st.lists(st.text() | st.sampled_from(ATTACKS) | CONTROLS, max_size=20))
+def test_printable_text_holds_no_control_character_and_is_stable(parts):
+    text = "".join(parts)
+    shown, line = printable(text), printable(text, one_line=True)
+    assert not DANGEROUS.search(shown) and not DANGEROUS.search(line)
+    assert "\n" not in line and line.count("\\n") >= text.count("\n")
+    assert all(unicodedata.category(c) != "Cc" for c in shown if c not in "\n\t")
+    assert printable(shown) == shown and printable(line, one_line=True) == line
+    assert shown.replace("\\n", "\n") == line.replace("\\n", "\n")
+
+
+def test_printable_shows_escapes_and_leaves_text_alone():
+    hostile = "title\x1b]0;pwned\x07 clear\x1b[2J csi\x9b31m rtl\u202eabc\u2066 del\x7f"
+    assert printable(hostile) == (
+        "title\\x1b]0;pwned\\x07 clear\\x1b[2J csi\\x9b31m rtl\\u202eabc\\u2066 del\\x7f"
+    )
+    plain = "Zoë's café, 日本語, emoji 🌍\n\ttab and a \\ backslash"
+    assert printable(plain) == plain
+    assert printable("a\nb\r\n", one_line=True) == "a\\nb\\r\\n"
+    assert printable("undecodable \udcff") == "undecodable \\udcff"
