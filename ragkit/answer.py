@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import ConfigError
+from .terminal import printable
 from .words import content_terms, words
 
 if TYPE_CHECKING:
@@ -322,18 +323,28 @@ def new_nonce() -> str:
 
 def _quote(text: str, nonce: str) -> str:
     """Document text made safe to fence: the nonce removed, and lines that look like
-    prompt structure (`[9] ...` headers, `Question:` lines) escaped with a backslash."""
+    prompt structure (`[9] ...` headers, `Question:` lines) escaped with a backslash;
+    a line starts after any line break (`str.splitlines`), not only after `\\n`."""
     text = re.sub(re.escape(nonce), "(removed)", text, flags=re.IGNORECASE)
-    text = re.sub(r"(?m)^(\s*)(?=\[\d+\]|question\s*:)", r"\1\\", text, flags=re.IGNORECASE)
+    text = _STRUCTURE_LINE.sub(r"\1\\", text)
     return text.strip()
 
 
-def _header(number: int, hit: Hit) -> str:
+_LINE_START = r"(?:^|(?<=[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]))"
+_STRUCTURE_LINE = re.compile(
+    rf"(?m){_LINE_START}(\s*)(?=\[\d+\]|question\s*:)", flags=re.IGNORECASE
+)
+
+
+def _header(number: int, hit: Hit, nonce: str) -> str:
+    """`[n] path (page p) - Heading`, on one line whatever the file is named: line
+    breaks and control characters become visible escapes and the nonce is removed."""
     from .retriever import display_path
 
     page = f" (page {hit.page})" if hit.page is not None else ""
     section = f" - {' '.join(hit.heading.split())}" if hit.heading else ""
-    return f"[{number}] {display_path(hit.path)}{page}{section}"
+    header = printable(f"{display_path(hit.path)}{page}{section}", one_line=True)
+    return f"[{number}] " + re.sub(re.escape(nonce), "(removed)", header, flags=re.IGNORECASE)
 
 
 def _block(header: str, text: str, tag: str) -> str:
@@ -353,7 +364,7 @@ def _fit_sources(hits: Sequence[Hit], room: int, nonce: str) -> tuple[Sources, l
     sources, blocks, skipped = [], [], []
     for hit in hits:
         number = len(sources) + 1
-        header, text = _header(number, hit), _quote(hit.text, nonce)
+        header, text = _header(number, hit, nonce), _quote(hit.text, nonce)
         cost = estimate_tokens(_block(header, text, tag)) + 1
         trimmed = cost > room
         if trimmed:
