@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -26,13 +25,12 @@ from .errors import OllamaUnavailable, RagkitError
 from .ingest import DEFAULT_MAX_FILE_SIZE, Ingester
 from .ollama import OllamaClient
 from .store import Store
-from .terminal import ProgressLine, PullProgress, human_bytes, parse_size
+from .terminal import UNSAFE_CHARS, ProgressLine, PullProgress, human_bytes, parse_size, printable
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
 EXIT_UNAVAILABLE = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # undecodable bytes of a file name
 
 
 class RagkitGroup(click.Group):
@@ -44,7 +42,7 @@ class RagkitGroup(click.Group):
         except RagkitError as exc:
             if os.environ.get("RAGKIT_DEBUG"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {printable(str(exc), one_line=True)}", err=True)
             ctx.exit(EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: what was already stored stays in the index", err=True)
@@ -93,10 +91,12 @@ def json_option(func: Callable) -> Callable:
 
 
 def print_json(data: Any) -> None:
-    """Readable UTF-8 JSON; a file name's undecodable bytes (lone surrogates) are escaped,
-    so the output stays valid UTF-8 and `os.fsencode(json.loads(...))` gives them back."""
+    """Readable UTF-8 JSON with every character a terminal could act on `\\u`-escaped
+    (json.dumps leaves DEL, C1 and bidi controls raw); a file name's undecodable bytes
+    (lone surrogates) too, so the output stays valid UTF-8 and
+    `os.fsencode(json.loads(...))` gives them back."""
     text = json.dumps(data, indent=2, ensure_ascii=False)
-    click.echo(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    click.echo(UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @click.group(cls=RagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -177,7 +177,7 @@ def index(
         print_json(summary.to_dict())
     else:
         for path, reason in summary.failed:
-            click.echo(f"failed: {path}: {reason}", err=True)
+            click.echo(printable(f"failed: {path}: {reason}", one_line=True), err=True)
         click.echo(str(summary))
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
@@ -205,7 +205,7 @@ def status(db, as_json) -> None:
         ),
     ]
     for name, value in rows:
-        click.echo(f"{name:<10} {value}")
+        click.echo(printable(f"{name:<10} {value}", one_line=True))
 
 
 @cli.command()
@@ -256,8 +256,8 @@ def _print_hits(hits, query: str) -> None:
 
     width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. {hit.source}  {hit.score:.3g}")
-        for line in textwrap.wrap(snippet(hit.text, query), width):
+        click.echo(f"{rank}. {printable(hit.source, one_line=True)}  {hit.score:.3g}")
+        for line in textwrap.wrap(printable(snippet(hit.text, query)), width):
             spans = highlight_spans(line, query)
             for start, end in reversed(spans):
                 line = line[:start] + click.style(line[start:end], bold=True) + line[end:]
@@ -433,7 +433,8 @@ def doctor(db, host, embed_model, chat_model, as_json) -> None:
         good, bad = ("✓", "✗") if utf8 else ("ok", "XX")
         for check in checks:
             fix = f"  -> {check.fix}" if check.fix and not check.ok else ""
-            click.echo(f"{good if check.ok else bad} {check.name:<16} {check.detail}{fix}")
+            line = f"{good if check.ok else bad} {check.name:<16} {check.detail}{fix}"
+            click.echo(printable(line, one_line=True))
     if not checks[0].ok:
         sys.exit(EXIT_UNAVAILABLE)
     if not all(check.ok for check in checks):

@@ -18,6 +18,7 @@ from .answer import Answer, AnswerStream, Source
 from .cli import EXIT_ERROR, EXIT_UNAVAILABLE
 from .conversation import Conversation
 from .errors import OllamaUnavailable, RagkitError
+from .terminal import printable
 
 CHAT_HELP = """\
 Ask a question about your documents, or type a command:
@@ -30,7 +31,7 @@ Ask a question about your documents, or type a command:
 def show_answer(result: Answer | AnswerStream) -> Answer:
     """Print an answer (as it arrives, for a stream), then its cited sources."""
     if isinstance(result, Answer):
-        click.echo(result.text)
+        click.echo(printable(result.text))
         final = result
     else:
         final = _stream(result)
@@ -42,7 +43,7 @@ def _stream(stream: AnswerStream) -> Answer:
     printed = False
     try:
         for piece in stream:
-            click.echo(piece, nl=False)  # click.echo flushes: each piece shows at once
+            click.echo(printable(piece), nl=False)  # click.echo flushes: each piece shows at once
             printed = printed or bool(piece)
     except BaseException:
         if printed:
@@ -58,7 +59,7 @@ def show_cited(answer: Answer) -> None:
     if answer.cited:
         click.echo()
         for source in answer.cited_sources:
-            click.echo(f"[{source.number}] {source.label}")
+            click.echo(f"[{source.number}] {printable(source.label, one_line=True)}")
     elif answer.sources and not says_not_found(answer.text):
         note("the answer cites none of its sources")
     if answer.invented:
@@ -102,7 +103,8 @@ def show_sources(sources: Sequence[Source], cited: Sequence[int] = ()) -> None:
     for source, key in zip(sources, keys, strict=True):
         mark = "  (cited)" if source.number in cited else ""
         trimmed = "  (trimmed)" if source.trimmed else ""
-        click.echo(source_line(source, keys.count(key) > 1) + mark + trimmed)
+        line = source_line(source, keys.count(key) > 1) + mark + trimmed
+        click.echo(printable(line, one_line=True))
 
 
 def show_context(messages: Sequence[dict[str, Any]]) -> None:
@@ -111,7 +113,7 @@ def show_context(messages: Sequence[dict[str, Any]]) -> None:
         click.echo("(nothing relevant was found, so the chat model is not asked)")
     for message in messages:
         click.echo(f"--- {message['role']} ---")
-        click.echo(message["content"])
+        click.echo(printable(message["content"]))
     click.echo("--- answer ---")
 
 
@@ -147,7 +149,7 @@ def run_chat(conversation: Conversation) -> int:
             click.echo()
             return failed
         except RagkitError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {printable(str(exc), one_line=True)}", err=True)
             failed = EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR
         if interactive:
             click.echo()
@@ -180,5 +182,5 @@ def _command(line: str, conversation: Conversation) -> bool:
     elif name == "/help":
         click.echo(CHAT_HELP)
     else:
-        click.echo(f"unknown command {name}; /help lists them", err=True)
+        click.echo(f"unknown command {printable(name)}; /help lists them", err=True)
     return True
