@@ -138,7 +138,7 @@ class PullProgress(StatusLine):
         return sum(self.sizes.values())
 
     def update(self, event: dict) -> None:
-        status = str(event.get("status") or "")
+        status = printable(str(event.get("status") or ""), one_line=True)  # from the server
         total, done = event.get("total") or 0, event.get("completed") or 0
         if event.get("digest") and total:
             self.sizes[event["digest"]] = total

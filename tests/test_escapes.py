@@ -4,6 +4,7 @@ visible escapes, never raw, through every command; --json stays loadable and exa
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ragkit.cli import cli
+from ragkit.terminal import PullProgress
 from tests.index_checks import ragkit_command, ragkit_env
 
 # Sets the window title, clears the screen, turns text red (ESC and C1 CSI), reverses.
@@ -136,3 +138,10 @@ def test_piped_output_carries_no_escape_byte(args, fake):
         for stream in (done.stdout, done.stderr):
             assert not {0x1B, 0x07} & set(stream) and b"\xc2\x9b" not in stream
         assert VISIBLE.encode() in done.stdout
+
+
+def test_pull_status_lines_from_the_server_are_escaped():
+    stream = io.StringIO()
+    with PullProgress(stream=stream) as progress:
+        progress.update({"status": f"pulling {HOSTILE}"})
+    assert stream.getvalue() == f"pulling {VISIBLE}\n"
