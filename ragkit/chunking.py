@@ -21,11 +21,10 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragkit.config import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from ragkit.errors import ConfigError
 from ragkit.markdown import headings as markdown_headings
 
-DEFAULT_CHUNK_SIZE = 1000
-DEFAULT_OVERLAP = 150
 MIN_CHUNK_SIZE = 50
 
 _NON_SPACE = re.compile(r"\S")

@@ -20,13 +20,12 @@ from typing import Any
 import click
 
 from . import config
-from .answer import DEFAULT_NUM_CTX
-from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from .config import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FILE_SIZE, DEFAULT_NUM_CTX, DEFAULT_OVERLAP
 from .errors import OllamaUnavailable, RagkitError
-from .ingest import DEFAULT_MAX_FILE_SIZE, Ingester
-from .ollama import OllamaClient
-from .store import Store
 from .terminal import ProgressLine, PullProgress, human_bytes, parse_size
+
+# Each command imports the library modules it needs, so `ragkit --help` loads
+# neither numpy nor requests nor SQLite (tests/test_startup.py).
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -155,6 +154,10 @@ def index(
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
+    from .ingest import Ingester
+    from .ollama import OllamaClient
+    from .store import Store
+
     with Store(config.db_path(db)) as store:
         ingester = Ingester(
             store,
@@ -188,6 +191,8 @@ def index(
 @json_option
 def status(db, as_json) -> None:
     """Show what the index holds: documents, chunks, model, size."""
+    from .store import Store
+
     with Store(config.db_path(db), create=False) as store:
         stats = store.stats()
     if as_json:
@@ -228,6 +233,7 @@ def status(db, as_json) -> None:
 @embed_model_option
 def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -> None:
     """Find the passages that best match QUERY."""
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     if not query.strip():
@@ -356,6 +362,7 @@ def ask(
     from .answer import answer
     from .cli_chat import show_answer
     from .cli_chat import show_context as print_context
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     text, client = _read_question(question), OllamaClient(host, timeout=timeout)
@@ -389,6 +396,7 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
     """
     from .cli_chat import run_chat
     from .conversation import Conversation
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     client = OllamaClient(host, timeout=timeout)
@@ -446,6 +454,8 @@ def doctor(db, host, embed_model, chat_model, as_json) -> None:
 @timeout_option
 def pull(model, host, timeout) -> None:
     """Download MODEL into Ollama, e.g. nomic-embed-text or llama3.2."""
+    from .ollama import OllamaClient
+
     started = time.monotonic()
     with PullProgress() as progress:
         for event in OllamaClient(host, timeout=timeout).pull(model):

@@ -32,7 +32,7 @@ from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
 
-DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
+DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
 HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
 
