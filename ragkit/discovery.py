@@ -87,7 +87,7 @@ def _check_exists(path: Path) -> Path:
         raise ConfigError(
             f"{path} does not exist{broken}",
             value=path,
-            hint="check the spelling, or pass an existing file or folder",
+            hint="Check the spelling, or pass an existing file or folder",
         )
     return path
 
