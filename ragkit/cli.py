@@ -248,13 +248,14 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
     if as_json:
         print_json(hits.to_dicts())
     elif not hits:
-        click.echo("no matches")
+        click.echo(f"no matches: {hits.note}" if hits.note else "no matches")
     else:
         _print_hits(hits, query)
 
 
 def _print_hits(hits, query: str) -> None:
-    """`1. notes/dome.md:3  0.031`, then a snippet; query words bold on a terminal."""
+    """`1. notes/dome.md:3  vector #2 (similarity 0.81), keyword #1`, then a snippet;
+    query words bold on a terminal."""
     import shutil
     import textwrap
 
@@ -262,7 +263,7 @@ def _print_hits(hits, query: str) -> None:
 
     width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. {hit.source}  {hit.score:.3g}")
+        click.echo(f"{rank}. {hit.source}  {hit.found_by}")
         for line in textwrap.wrap(snippet(hit.text, query), width):
             spans = highlight_spans(line, query)
             for start, end in reversed(spans):
