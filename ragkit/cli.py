@@ -154,10 +154,12 @@ def index(
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
+    from .discovery import check_paths
     from .ingest import Ingester
     from .ollama import OllamaClient
     from .store import Store
 
+    check_paths(paths)  # before the Store creates a database for a mistyped folder
     with Store(config.db_path(db)) as store:
         ingester = Ingester(
             store,
@@ -175,6 +177,7 @@ def index(
                 prune=not no_prune,
                 reembed=reembed,
                 on_progress=progress.update,
+                on_wait=lambda note: click.echo(note, err=True),
             )
     if as_json:
         print_json(summary.to_dict())
