@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/startup.py
 
 DEMO_QUESTION ?= At which azimuth does DOMEKEEPER park the Great Dome?
 

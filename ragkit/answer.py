@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .retriever import Hit, Retriever
     from .store import Store
 
-DEFAULT_NUM_CTX = 8192  # tokens; always sent, so Ollama never silently uses its 2048 default
+DEFAULT_NUM_CTX = config.DEFAULT_NUM_CTX
 ANSWER_RESERVE = 1024  # tokens kept free for the answer itself
 CHARS_PER_TOKEN = 3  # a conservative estimate: English runs about 4 characters a token
 MIN_TRIMMED_TOKENS = 120  # a source is trimmed to fit only when this much room is left

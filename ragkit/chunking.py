@@ -21,11 +21,10 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragkit.config import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from ragkit.errors import ConfigError
 from ragkit.markdown import headings as markdown_headings
 
-DEFAULT_CHUNK_SIZE = 1000
-DEFAULT_OVERLAP = 150
 MIN_CHUNK_SIZE = 50
 
 _NON_SPACE = re.compile(r"\S")
@@ -84,14 +83,14 @@ def _check_settings(size: int, overlap: int, page_starts: Sequence[int] | None) 
             f"chunk size must be a whole number of at least {MIN_CHUNK_SIZE} characters, "
             f"not {size!r}",
             value=size,
-            hint=f"use --chunk-size {DEFAULT_CHUNK_SIZE} (the default)",
+            hint=f"Use --chunk-size {DEFAULT_CHUNK_SIZE} (the default)",
         )
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= 2 * overlap < size:
         raise ConfigError(
             f"chunk overlap must be at least 0 and under half the chunk size ({size}), "
             f"not {overlap!r}",
             value=overlap,
-            hint=f"use --overlap {min(DEFAULT_OVERLAP, (size - 1) // 2)}",
+            hint=f"Use --overlap {min(DEFAULT_OVERLAP, (size - 1) // 2)}",
         )
     if page_starts and any(a > b for a, b in zip(page_starts, page_starts[1:], strict=False)):
         raise ConfigError("page_starts must be in increasing order", value=page_starts)

@@ -19,13 +19,12 @@ from typing import Any
 import click
 
 from . import config
-from .answer import DEFAULT_NUM_CTX
-from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+from .config import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FILE_SIZE, DEFAULT_NUM_CTX, DEFAULT_OVERLAP
 from .errors import OllamaUnavailable, RagkitError
-from .ingest import DEFAULT_MAX_FILE_SIZE, Ingester
-from .ollama import OllamaClient
-from .store import Store
 from .terminal import UNSAFE_CHARS, ProgressLine, PullProgress, human_bytes, parse_size, printable
+
+# Each command imports the library modules it needs, so `ragkit --help` loads
+# neither numpy nor requests nor SQLite (tests/test_startup.py).
 
 EXIT_ERROR = 1
 EXIT_PARTIAL = 3
@@ -155,6 +154,12 @@ def index(
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
+    from .discovery import check_paths
+    from .ingest import Ingester
+    from .ollama import OllamaClient
+    from .store import Store
+
+    check_paths(paths)  # before the Store creates a database for a mistyped folder
     with Store(config.db_path(db)) as store:
         ingester = Ingester(
             store,
@@ -172,6 +177,7 @@ def index(
                 prune=not no_prune,
                 reembed=reembed,
                 on_progress=progress.update,
+                on_wait=lambda note: click.echo(note, err=True),
             )
     if as_json:
         print_json(summary.to_dict())
@@ -188,6 +194,8 @@ def index(
 @json_option
 def status(db, as_json) -> None:
     """Show what the index holds: documents, chunks, model, size."""
+    from .store import Store
+
     with Store(config.db_path(db), create=False) as store:
         stats = store.stats()
     if as_json:
@@ -228,6 +236,7 @@ def status(db, as_json) -> None:
 @embed_model_option
 def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -> None:
     """Find the passages that best match QUERY."""
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     if not query.strip():
@@ -242,13 +251,14 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
     if as_json:
         print_json(hits.to_dicts())
     elif not hits:
-        click.echo("no matches")
+        click.echo(f"no matches: {hits.note}" if hits.note else "no matches")
     else:
         _print_hits(hits, query)
 
 
 def _print_hits(hits, query: str) -> None:
-    """`1. notes/dome.md:3  0.031`, then a snippet; query words bold on a terminal."""
+    """`1. notes/dome.md:3  vector #2 (similarity 0.81), keyword #1`, then a snippet;
+    query words bold on a terminal."""
     import shutil
     import textwrap
 
@@ -256,7 +266,7 @@ def _print_hits(hits, query: str) -> None:
 
     width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. {printable(hit.source, one_line=True)}  {hit.score:.3g}")
+        click.echo(f"{rank}. {printable(hit.source, one_line=True)}  {hit.found_by}")
         for line in textwrap.wrap(printable(snippet(hit.text, query)), width):
             spans = highlight_spans(line, query)
             for start, end in reversed(spans):
@@ -356,6 +366,7 @@ def ask(
     from .answer import answer
     from .cli_chat import show_answer
     from .cli_chat import show_context as print_context
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     text, client = _read_question(question), OllamaClient(host, timeout=timeout)
@@ -389,6 +400,7 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
     """
     from .cli_chat import run_chat
     from .conversation import Conversation
+    from .ollama import OllamaClient
     from .retriever import Retriever
 
     client = OllamaClient(host, timeout=timeout)
@@ -447,6 +459,8 @@ def doctor(db, host, embed_model, chat_model, as_json) -> None:
 @timeout_option
 def pull(model, host, timeout) -> None:
     """Download MODEL into Ollama, e.g. nomic-embed-text or llama3.2."""
+    from .ollama import OllamaClient
+
     started = time.monotonic()
     with PullProgress() as progress:
         for event in OllamaClient(host, timeout=timeout).pull(model):

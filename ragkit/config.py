@@ -9,6 +9,12 @@ from .errors import ConfigError
 
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
 DEFAULT_CHAT_MODEL = "llama3.2"
+# Kept here, not in the modules that use them, so `ragkit --help` can show them
+# without importing numpy, requests or SQLite.
+DEFAULT_CHUNK_SIZE = 1000  # characters
+DEFAULT_OVERLAP = 150  # characters shared by neighbouring chunks
+DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
+DEFAULT_NUM_CTX = 8192  # tokens; always sent, so Ollama never silently uses its 2048 default
 
 
 def data_dir() -> Path:

@@ -81,13 +81,20 @@ def absolute(path: Path | str) -> Path:
         ) from exc
 
 
+def check_paths(paths: Iterable[Path | str]) -> None:
+    """`ConfigError` for the first named path that does not exist. Callers check before
+    they create an index, so a mistyped folder leaves no empty database behind."""
+    for path in paths:
+        _check_exists(Path(path).expanduser())
+
+
 def _check_exists(path: Path) -> Path:
     if not path.exists():
         broken = " (a broken symlink)" if path.is_symlink() else ""
         raise ConfigError(
             f"{path} does not exist{broken}",
             value=path,
-            hint="check the spelling, or pass an existing file or folder",
+            hint="Check the spelling, or pass an existing file or folder",
         )
     return path
 

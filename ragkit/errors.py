@@ -28,7 +28,7 @@ class RagkitError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = hint[:1].upper() + hint[1:] if hint else hint  # it follows a full stop
 
     def __str__(self) -> str:
         return f"{self.message}. {self.hint}" if self.hint else self.message

@@ -118,10 +118,13 @@ class Index:
         Options are those of `Ingester` (chunk_size, overlap, max_file_size, ...) and of
         `Ingester.run` (include, exclude, prune, reembed, on_progress).
         """
+        from .discovery import check_paths
         from .ingest import Ingester
 
         if isinstance(paths, str | Path):
             paths = [paths]
+        paths = list(paths)
+        check_paths(paths)  # a mistyped folder creates no database
         accepted = set(inspect.signature(Ingester).parameters) - {"store", "client"}
         setup = {key: options.pop(key) for key in list(options) if key in accepted}
         setup["embed_model"] = setup.get("embed_model") or self.embed_model

@@ -29,10 +29,11 @@ from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
 from .readers import Document, read_document
+from .runlock import exclusive_run
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
 
-DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
+DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
 HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
 
@@ -122,8 +123,32 @@ class Ingester:
         prune: bool = True,
         reembed: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> IngestSummary:
-        """Bring the index in step with `paths` (files or folders); see `IngestSummary`."""
+        """Bring the index in step with `paths` (files or folders); see `IngestSummary`.
+
+        One run per index at a time: while another process indexes the same database,
+        this one waits, telling `on_wait` why (it never embeds a file twice at once)."""
+        with exclusive_run(self.store.path, on_wait):
+            return self._run(
+                paths,
+                include=include,
+                exclude=exclude,
+                prune=prune,
+                reembed=reembed,
+                on_progress=on_progress,
+            )
+
+    def _run(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        include: Sequence[str] | None,
+        exclude: Sequence[str] | None,
+        prune: bool,
+        reembed: bool,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> IngestSummary:
         started = time.perf_counter()
         roots = [absolute(Path(p)) for p in paths]
         files = list(discover_files(roots, include=include, exclude=exclude))

@@ -126,7 +126,7 @@ def _too_big(path: Path, size: int, limit: int) -> DocumentError:
     return DocumentError(
         path,
         f"file is {human_bytes(size)}, over the {human_bytes(limit)} limit",  # as --max-file-size
-        hint="raise --max-file-size or --exclude it",
+        hint="Raise --max-file-size or --exclude it",
     )
 
 
@@ -337,7 +337,7 @@ def _read_pdf(path: Path, data: bytes) -> tuple[str, tuple[int, ...], str | None
         raise DocumentError(
             path,
             "PDF has no extractable text (scanned images?)",
-            hint="run OCR on it first, e.g. ocrmypdf",
+            hint="Run OCR on it first, e.g. ocrmypdf",
         )
     starts, offset = [], 0
     for text in page_texts:
@@ -354,7 +354,7 @@ def _open_pdf(path: Path, data: bytes) -> PdfReader:
     encrypted = DocumentError(
         path,
         "PDF is encrypted",
-        hint="decrypt it first, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`",
+        hint="Decrypt it first, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`",
     )
     try:
         reader = PdfReader(io.BytesIO(data))

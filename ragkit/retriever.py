@@ -28,7 +28,7 @@ from .errors import ConfigError, DimensionChanged, IndexMismatch
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
 from .vectors import VectorCache
-from .words import content_terms
+from .words import content_terms, meaningful_words
 
 MODES = ("hybrid", "vector", "keyword")
 RRF_K0 = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
@@ -36,6 +36,10 @@ MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
 POOL_FACTOR = 4  # ...and at least this many times k
 SNIPPET_CHARS = 200
 MAX_CACHED_GLOBS = 16  # path masks kept per retriever
+NO_MEANINGFUL_WORDS = (
+    "the query has only common words (like 'the', 'and', 'of'), which match nothing "
+    "in particular. Add a word that is specific to what you are looking for"
+)
 # -- pure helpers ----------------------------------------------------------
 
 
@@ -79,9 +83,13 @@ def reciprocal_rank_fusion(
 
 
 def display_path(path: str) -> str:
-    """`path` relative to the current folder when it lies under it, else unchanged."""
+    """`path` relative to the current folder when it lies under it, else unchanged
+    (absolute). From `/` itself paths stay absolute, never `home/me/...`."""
     try:
-        return str(Path(path).relative_to(Path.cwd()))
+        cwd = Path.cwd()
+        if cwd == Path(cwd.anchor):
+            return path
+        return str(Path(path).relative_to(cwd))
     except (ValueError, OSError):
         return path
 
@@ -172,6 +180,17 @@ class Hit:
         """`notes/dome.md`, or `manual.pdf:3` for a page of a PDF."""
         return source_label(self.path, self.page)
 
+    @property
+    def found_by(self) -> str:
+        """For people: which searches found the chunk and how each ranked it,
+        `vector #2 (similarity 0.81), keyword #1`; fused scores say little alone."""
+        found = []
+        if self.vector_rank is not None and self.vector_score is not None:
+            found.append(f"vector #{self.vector_rank} (similarity {self.vector_score:.2f})")
+        if self.keyword_rank is not None:
+            found.append(f"keyword #{self.keyword_rank}")
+        return ", ".join(found) or f"score {self.score:.3g}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -182,15 +201,19 @@ class Hit:
 
 
 class Hits(list):
-    """A ranked list of `Hit`s that shows itself as a table in Jupyter."""
+    """A ranked list of `Hit`s that shows itself as a table in Jupyter. `note` says
+    why a search found nothing when the reason is known (e.g. only stopwords)."""
 
-    def __init__(self, hits: Iterable[Hit] = (), query: str | None = None) -> None:
+    def __init__(
+        self, hits: Iterable[Hit] = (), query: str | None = None, note: str | None = None
+    ) -> None:
         super().__init__(hits)
         self.query = query
+        self.note = note
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        return Hits(item, self.query) if isinstance(index, slice) else item
+        return Hits(item, self.query, self.note) if isinstance(index, slice) else item
 
     def texts(self) -> list[str]:
         return [hit.text for hit in self]
@@ -200,15 +223,19 @@ class Hits(list):
 
     def __repr__(self) -> str:
         about = f" for {self.query!r}" if self.query else ""
-        lines = [f"<Hits: {len(self)}{about}>"]
+        lines = [f"<Hits: {len(self)}{about}{f'; {self.note}' if self.note else ''}>"]
         lines += [f"  {rank}. {hit!r}" for rank, hit in enumerate(self, start=1)]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = "<tr><th>#</th><th>score</th><th>source</th><th>text</th></tr>"
+        if not self:
+            return f"<p>no matches{html.escape(f': {self.note}' if self.note else '')}</p>"
+        left = " style='text-align:left'"  # Jupyter right-aligns table cells by default
+        head = f"<tr><th>#</th><th{left}>found by</th><th{left}>source</th><th{left}>text</th></tr>"
         rows = [
-            f"<tr><td>{rank}</td><td>{hit.score:.4g}</td><td>{html.escape(hit.source)}</td>"
-            f"<td style='text-align:left'>{self._html_text(hit.text)}</td></tr>"
+            f"<tr><td>{rank}</td><td{left}>{hit.found_by}</td>"
+            f"<td{left}>{html.escape(hit.source)}</td>"
+            f"<td{left}>{self._html_text(hit.text)}</td></tr>"
             for rank, hit in enumerate(self, start=1)
         ]
         return f"<table>{head}{''.join(rows)}</table>"
@@ -294,6 +321,8 @@ class Retriever:
         """The `k` best chunks for `query`; `mode` is hybrid, vector or keyword, `path`
         an optional glob over file paths (`"*.md"`, `"notes/*"`)."""
         query, k, mode = _check_query(query), _check_k(k), _check_mode(mode)
+        if not meaningful_words(query):  # any chunk would match it as well as any other
+            return Hits(query=query, note=NO_MEANINGFUL_WORDS)
         if mode == "keyword":
             keyword = self.store.keyword_search(query, limit=k, path_glob=path)
             return self._hits(keyword, query, keyword=keyword)

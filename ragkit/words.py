@@ -22,6 +22,12 @@ def words(text: str) -> list[str]:
     return [re.sub(r"['’]s$", "", w) for w in WORD.findall(text.lower())]
 
 
+def meaningful_words(text: str) -> list[str]:
+    """The words of a query that are not stopwords (short ones such as `os` count);
+    empty for "the and of" or "???", which say nothing about what to look for."""
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
 def content_terms(text: str) -> list[str]:
     """The words of a question that carry its meaning: no stopwords, no 1-2 letter words."""
     kept = (w for w in words(text) if w not in STOPWORDS and (len(w) > 2 or w.isdigit()))

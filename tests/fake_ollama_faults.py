@@ -113,6 +113,16 @@ class Faults:
         """The next `/api/embed` answers one vector fewer than it was sent texts."""
         self._arm(Pending("wrong_count"))
 
+    @contextmanager
+    def holding_embeds(self) -> Iterator[None]:
+        """Embed requests wait until the block ends (a one-GPU server busy elsewhere)."""
+        serialize, self.serialize = self.serialize, True
+        try:
+            with self._gpu:
+                yield
+        finally:
+            self.serialize = serialize
+
     def _arm(self, pending: Pending) -> None:
         with self._lock:
             self._pending.append(pending)

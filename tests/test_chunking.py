@@ -112,10 +112,10 @@ def test_bad_settings_are_config_errors_naming_the_value(size, overlap, bad):
 def test_bad_settings_name_the_cli_options_that_fix_them():
     with pytest.raises(ConfigError) as err:
         chunk_text("text", size=100, overlap=60)
-    assert err.value.hint == "use --overlap 49"
+    assert err.value.hint == "Use --overlap 49"
     with pytest.raises(ConfigError) as err:
         chunk_text("text", size=10)
-    assert err.value.hint == "use --chunk-size 1000 (the default)"
+    assert err.value.hint == "Use --chunk-size 1000 (the default)"
 
 
 def test_unsorted_page_starts_are_refused():

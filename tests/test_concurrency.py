@@ -51,7 +51,7 @@ def test_two_index_runs_at_once_make_the_union(tmp_path, fake_ollama, same_folde
     first = start_index(a, db, fake_ollama.url)
     second = start_index(a if same_folder else b, db, fake_ollama.url)
     finish(first), finish(second)
-    assert fake_ollama.peak_concurrency > 3  # one run has at most 3 requests out: they overlapped
+    assert fake_ollama.peak_concurrency <= 3  # one run's requests: they took turns
     fake_ollama.per_text_latency = 0
     check_index(db)
     clean = tmp_path / "clean.db"

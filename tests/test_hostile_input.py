@@ -57,10 +57,10 @@ def hostile_folder(root: Path) -> dict[str, str]:
     return {
         "image.txt": "looks like a binary file",
         "corrupt.pdf": "not a readable PDF",
-        "locked.pdf": "PDF is encrypted. decrypt it first",
-        "scan.pdf": "PDF has no extractable text (scanned images?). run OCR",
+        "locked.pdf": "PDF is encrypted. Decrypt it first",
+        "scan.pdf": "PDF has no extractable text (scanned images?). Run OCR",
         BAD_NAME: "its name is not valid UTF-8; rename the file",
-        "huge.txt": "file is 200MB, over the 50MB limit. raise --max-file-size or --exclude",
+        "huge.txt": "file is 200MB, over the 50MB limit. Raise --max-file-size or --exclude",
     }
 
 
@@ -134,7 +134,7 @@ def test_max_file_size_refusal_speaks_the_units_it_was_given(tmp_path, fake_olla
         env={"OLLAMA_HOST": fake_ollama.url},
     )
     assert result.exit_code == EXIT_PARTIAL
-    assert "big.txt: file is 2MB, over the 1MB limit. raise --max-file-size" in result.stderr
+    assert "big.txt: file is 2MB, over the 1MB limit. Raise --max-file-size" in result.stderr
 
 
 @pytest.mark.soak

@@ -80,7 +80,7 @@ def test_max_bytes_refuses_bigger_files_and_allows_equal(tmp_path):
     with pytest.raises(DocumentError) as err:
         read_document(path, max_bytes=1_000_000)
     assert "1.9MB" in err.value.reason and "976.6KB" in err.value.reason  # as --max-file-size
-    assert err.value.hint == "raise --max-file-size or --exclude it"
+    assert err.value.hint == "Raise --max-file-size or --exclude it"
     assert len(read_document(path, max_bytes=2_000_000).text) == 2_000_000
 
 

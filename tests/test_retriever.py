@@ -355,7 +355,7 @@ def test_cli_search_prints_ranked_hits_with_snippets(indexed):
     result = CliRunner().invoke(cli, ["search", "tinned peaches", *indexed])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert re.fullmatch(r"1\. corpus/logs/kitchen\.txt  0\.0\d{3}", lines[0])  # 3 signif. digits
+    assert re.fullmatch(r"1\. corpus/logs/kitchen\.txt  vector #\d .*, keyword #1", lines[0])
     assert lines[1] == "    " + DOCS["logs/kitchen.txt"]  # no ANSI codes when piped
     assert "\x1b[" not in result.output
 

@@ -145,7 +145,7 @@ def test_a_newer_schema_asks_for_an_upgrade(tmp_path):
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError) as info:
         Store(tmp_path / "index.db")
-    assert "upgrade ragkit" in str(info.value) and "99" in str(info.value)
+    assert "Upgrade ragkit" in str(info.value) and "99" in str(info.value)
 
 
 def test_reopening_keeps_everything(tmp_path, store):

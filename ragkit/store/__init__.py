@@ -248,7 +248,7 @@ class Store:
             raise StoreError(
                 self.path,
                 f"has schema version {version}; this ragkit knows up to {SCHEMA_VERSION}",
-                hint="upgrade ragkit (`pip install -U ragkit`)",
+                hint="Upgrade ragkit (`pip install -U ragkit`)",
             )
         if version == SCHEMA_VERSION:
             return
