@@ -92,7 +92,7 @@ def test_version_models_show(client):
 def test_show_unknown_model_is_model_not_found(client):
     with pytest.raises(ModelNotFound) as info:
         client.show("no-such-model")
-    assert "ollama pull no-such-model" in str(info.value)
+    assert "ragkit pull no-such-model" in str(info.value)
 
 
 def test_pull_streams_progress_then_model_is_there(client, fake_ollama):
@@ -168,7 +168,7 @@ def test_old_and_new_endpoint_agree(fake_ollama):
 def test_embed_unknown_model(client):
     with pytest.raises(ModelNotFound) as info:
         client.embed(["x"], "no-such-embedder")
-    assert "ollama pull no-such-embedder" in str(info.value)
+    assert "ragkit pull no-such-embedder" in str(info.value)
     assert info.value.model == "no-such-embedder"
 
 
@@ -284,7 +284,7 @@ def test_generate_both_ways(client, fake_ollama):
 def test_chat_unknown_model(client):
     with pytest.raises(ModelNotFound) as info:
         list(client.chat(MESSAGES, "no-such-chat", stream=True))
-    assert "ollama pull no-such-chat" in str(info.value)
+    assert "ragkit pull no-such-chat" in str(info.value)
 
 
 def test_error_line_mid_stream_raises_after_earlier_pieces(client, fake_ollama):
