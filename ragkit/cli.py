@@ -297,6 +297,11 @@ def answer_options(func: Callable) -> Callable:
             show_default=True,
             help="The model's context window in tokens.",
         ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(1),
+            help="Stop each answer after this many tokens [default: the model's limit].",
+        ),
         click.option("--temperature", type=float, help="Sampling temperature (0: steadiest)."),
         click.option("--seed", type=int, help="Random seed, for repeatable answers."),
         db_option,
@@ -339,6 +344,7 @@ def ask(
     mode,
     model,
     num_ctx,
+    max_tokens,
     temperature,
     seed,
     db,
@@ -368,6 +374,7 @@ def ask(
             k=k,
             mode=mode,
             num_ctx=num_ctx,
+            max_tokens=max_tokens,
             options=_sampling(temperature, seed),
             stream=not (no_stream or as_json),
         )
@@ -382,7 +389,9 @@ def ask(
 
 @cli.command()
 @answer_options
-def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_model) -> None:
+def chat(
+    k, mode, model, num_ctx, max_tokens, temperature, seed, db, host, timeout, embed_model
+) -> None:
     """Talk with your documents; follow-ups keep their context.
 
     Type /help inside for the commands; Ctrl-D or /exit leaves.
@@ -400,6 +409,7 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
             k=k,
             mode=mode,
             num_ctx=num_ctx,
+            max_tokens=max_tokens,
             options=_sampling(temperature, seed),
         )
         code = run_chat(conversation)  # EXIT_UNAVAILABLE when Ollama was not reachable

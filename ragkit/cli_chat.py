@@ -59,13 +59,17 @@ def show_cited(answer: Answer) -> None:
         click.echo()
         for source in answer.cited_sources:
             click.echo(f"[{source.number}] {source.label}")
-    elif answer.sources and not says_not_found(answer.text):
-        note("the answer cites none of its sources")
+    elif answer.sources:
+        if not says_not_found(answer.text):
+            note("the answer cites none of its sources")
+        click.echo()
+        for source in answer.sources:
+            click.echo(f"[{source.number}] {source.label}  (not cited)")
     if answer.invented:
         numbers = ", ".join(f"[{n}]" for n in answer.invented)
         note(f"the answer cites {numbers}, but there were only {len(answer.sources)} sources")
     if answer.done_reason == "length":
-        note("the answer was cut off at the model's length limit")
+        note("the answer was cut off at its length limit (--max-tokens, or the model's own)")
     if answer.skipped:
         note(f"{len(answer.skipped)} more passage(s) did not fit in --num-ctx and were left out")
 

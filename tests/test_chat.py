@@ -256,3 +256,27 @@ def test_ctrl_c_ends_the_loop_cleanly(chat, monkeypatch, capsys):
     monkeypatch.setattr(builtins, "input", interrupted)
     assert run_chat(chat) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_chat_with_a_missing_model_fails_before_the_first_question(db, fake):
+    args = ["chat", "--db", str(db), "--host", fake.url, "--model", "no-such-model"]
+    result = CliRunner().invoke(cli, args, input=f"{FIRST}\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("Error: ") == 1 and "`ragkit pull no-such-model`" in result.stderr
+    assert fake.count("/api/tags") == 1
+    assert fake.count("/api/embed") == 0 and fake.count("/api/chat") == 0
+
+
+def test_a_conversation_checks_its_models_once_and_caps_answers(db, fake):
+    client = OllamaClient(fake.url, retries=0)
+    with Retriever(db, client=client) as retriever:
+        chat = Conversation(retriever, client, max_tokens=6)
+        assert fake.count("/api/tags") == 1 and fake.count("/api/embed") == 0
+        chat.ask(FIRST)
+        chat.ask(SECOND)
+    assert fake.count("/api/tags") == 1
+    assert [body["options"]["num_predict"] for body in fake.bodies("/api/chat")] == [6, 6]
+    result = CliRunner().invoke(
+        cli, ["chat", "--db", str(db), "--host", fake.url, "--max-tokens", "2"], input=FIRST
+    )
+    assert result.exit_code == 0 and fake.bodies("/api/chat")[-1]["options"]["num_predict"] == 2
