@@ -239,6 +239,8 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
             raise RagkitError(
                 f"the index {retriever.store.path} is empty", hint="Run `ragkit index FOLDER`"
             )
+    if hits.degraded:
+        click.echo(f"note: {hits.degraded}", err=True)
     if as_json:
         print_json(hits.to_dicts())
     elif not hits:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import config
 from .embedmodels import profile_for, same_model
-from .errors import ConfigError, DimensionChanged, IndexMismatch
+from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
 from .vectors import VectorCache
@@ -182,15 +182,22 @@ class Hit:
 
 
 class Hits(list):
-    """A ranked list of `Hit`s that shows itself as a table in Jupyter."""
+    """A ranked list of `Hit`s that shows itself as a table in Jupyter.
 
-    def __init__(self, hits: Iterable[Hit] = (), query: str | None = None) -> None:
+    `degraded` says why the search did less than asked (a hybrid search while Ollama
+    is unreachable falls back to keyword matches), else None.
+    """
+
+    def __init__(
+        self, hits: Iterable[Hit] = (), query: str | None = None, degraded: str | None = None
+    ) -> None:
         super().__init__(hits)
         self.query = query
+        self.degraded = degraded
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        return Hits(item, self.query) if isinstance(index, slice) else item
+        return Hits(item, self.query, self.degraded) if isinstance(index, slice) else item
 
     def texts(self) -> list[str]:
         return [hit.text for hit in self]
@@ -292,14 +299,25 @@ class Retriever:
         self, query: str, k: int = 5, *, mode: str = "hybrid", path: str | None = None
     ) -> Hits:
         """The `k` best chunks for `query`; `mode` is hybrid, vector or keyword, `path`
-        an optional glob over file paths (`"*.md"`, `"notes/*"`)."""
+        an optional glob over file paths (`"*.md"`, `"notes/*"`).
+
+        When Ollama cannot be reached, a hybrid search gives the keyword matches, with
+        `Hits.degraded` saying so; a vector search raises `OllamaUnavailable`."""
         query, k, mode = _check_query(query), _check_k(k), _check_mode(mode)
         if mode == "keyword":
             keyword = self.store.keyword_search(query, limit=k, path_glob=path)
             return self._hits(keyword, query, keyword=keyword)
         pool = k if mode == "vector" else max(MIN_POOL, POOL_FACTOR * k)
         ids, matrix = self.vectors.load()
-        vector = self._rank(self.embed_query(query), ids, matrix, pool, path) if ids.size else []
+        try:
+            query_vector = self.embed_query(query) if ids.size else None
+        except OllamaUnavailable as exc:
+            if mode == "vector":
+                raise
+            hits = self.search(query, k, mode="keyword", path=path)
+            hits.degraded = f"{exc.message}: showing keyword matches only"
+            return hits
+        vector = self._rank(query_vector, ids, matrix, pool, path) if ids.size else []
         if mode == "vector":
             return self._hits(vector, query, vector=vector)
         keyword = self.store.keyword_search(query, limit=pool, path_glob=path)
@@ -318,6 +336,7 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         """The unit-length float32 vector of `query`, with the model's query prefix."""
         model = self.embed_model
+        self.client.require_models([model])  # once per client: a missing model says so
         text = profile_for(model).query_prefix + query
         vector = self.client.embed_batch([text], model)[0]
         dim = self.store.dim
