@@ -216,6 +216,14 @@ class AnswerStream:
         """What has arrived so far."""
         return "".join(self._received)
 
+    def close(self) -> None:
+        """Stop the answer: close its connection, so the server stops generating. A
+        stopped answer never finishes (`.answer` stays None, callbacks are not called);
+        `.text` keeps what had arrived."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
 
 # -- citations ---------------------------------------------------------------
 

@@ -396,7 +396,8 @@ def chat(
 ) -> None:
     """Talk with your documents; follow-ups keep their context.
 
-    Type /help inside for the commands; Ctrl-D or /exit leaves.
+    Type /help inside for the commands. Ctrl-C stops an answer; at the prompt, Ctrl-C,
+    Ctrl-D or /exit leaves.
     """
     from .cli_chat import run_chat
     from .conversation import Conversation
