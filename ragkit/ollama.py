@@ -246,11 +246,15 @@ class OllamaClient:
     def require_models(self, models: Iterable[str]) -> None:
         """Raise `ModelNotFound` unless every one of `models` has been pulled: one
         `/api/tags` call, made before any slow work so a typo fails in a second. Models
-        found once are remembered, so later calls for them send nothing."""
+        found once are remembered, so later calls for them send nothing. A server with
+        no `/api/tags` cannot tell: the first real request will."""
         wanted = [m for m in dict.fromkeys(models) if m not in self._present]
         if not wanted:
             return
-        names = [m.get("name") or m.get("model") or "" for m in self.models()]
+        try:
+            names = [m.get("name") or m.get("model") or "" for m in self.models()]
+        except _RouteMissing:
+            return
         for model in wanted:
             if not any(same_model(model, name) for name in names):
                 raise ModelNotFound(model, self.base_url)

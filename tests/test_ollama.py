@@ -105,6 +105,18 @@ def test_pull_streams_progress_then_model_is_there(client, fake_ollama):
     assert client.has_model(CHAT)
 
 
+def test_require_models_asks_once_and_remembers(client, fake_ollama):
+    client.require_models([EMBED, CHAT, EMBED])
+    client.require_models([CHAT])
+    assert fake_ollama.count("/api/tags") == 1
+    with pytest.raises(ModelNotFound, match="`ragkit pull no-such-model`"):
+        client.require_models([EMBED, "no-such-model"])
+    assert fake_ollama.count("/api/tags") == 2
+    fake_ollama.fail_next(1, status=404, body="404 page not found", path="/api/tags")
+    client.require_models(["another-model"])  # a server without /api/tags cannot tell
+    assert fake_ollama.count("/api/tags") == 3 and fake_ollama.requests[-1][1] == "/api/tags"
+
+
 def test_pull_of_unknown_name_says_to_check_it(client):
     with pytest.raises(OllamaError) as info:
         list(client.pull("definitely-not-a-model"))
