@@ -137,13 +137,27 @@ class Answer:
         extra = f", invented {self.invented}" if self.invented else ""
         return f"<Answer {self.model} {text!r} cites {cites} of {len(self.sources)} sources{extra}>"
 
+    @property
+    def listed_sources(self) -> list[tuple[Source, bool]]:
+        """What to show under the answer, as (source, cited): the cited sources, or when
+        it cites none, every source it was given, so a reader can still check them."""
+        if self.cited:
+            return [(source, True) for source in self.cited_sources]
+        return [(source, False) for source in self.sources]
+
     def _repr_markdown_(self) -> str:
         lines = [self.text, ""]
-        lines += [f"- [{s.number}] `{s.label}`" for s in self.cited_sources]
+        lines += [
+            f"- [{s.number}] `{s.label}`" + ("" if cited else " (not cited)")
+            for s, cited in self.listed_sources
+        ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>[{s.number}] {html.escape(s.label)}</li>" for s in self.cited_sources)
+        items = "".join(
+            f"<li>[{s.number}] {html.escape(s.label)}{'' if cited else ' (not cited)'}</li>"
+            for s, cited in self.listed_sources
+        )
         return f"<p>{html.escape(self.text)}</p><ul>{items}</ul>"
 
 
@@ -202,6 +216,14 @@ class AnswerStream:
     def text(self) -> str:
         """What has arrived so far."""
         return "".join(self._received)
+
+    def close(self) -> None:
+        """Stop the answer: close its connection, so the server stops generating. A
+        stopped answer never finishes (`.answer` stays None, callbacks are not called);
+        `.text` keeps what had arrived."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
 
 
 # -- citations ---------------------------------------------------------------
@@ -442,19 +464,25 @@ def answer(
     history: Sequence[Mapping[str, Any]] = (),
     stream: bool = False,
     query: str | None = None,
+    max_tokens: int | None = None,
 ) -> Answer | AnswerStream:
     """Answer `question` from the `k` best chunks: an `Answer`, or with `stream=True`
     an `AnswerStream` to iterate for text pieces (its `.answer` is set at the end).
 
     `query` is what is searched for (default: the question); `options` (temperature,
-    seed, ...) go to Ollama along with `num_ctx`. Nothing relevant found -> `NO_ANSWER`,
-    and the chat model is not called.
+    seed, ...) go to Ollama along with `num_ctx`; `max_tokens` caps the answer's length
+    (Ollama's `num_predict`; `done_reason` is then `length`). The models are checked
+    first (`require_models`). Nothing relevant found -> `NO_ANSWER`, and the chat model
+    is not called.
     """
     question = _check_question(question)
     model = config.chat_model(model)
     options = dict(options or {})
     num_ctx = _check_num_ctx(options.pop("num_ctx", num_ctx))
+    if max_tokens is not None:
+        options["num_predict"] = check_max_tokens(max_tokens)
     query = query or question
+    require_models(retriever, client, model, mode)
     hits = retriever.search(query, k=k, mode=mode)
     if not is_relevant(query, hits, getattr(retriever, "store", None)):
         found = Answer(NO_ANSWER, [], [], [], {}, model, question, nothing_found=True)
@@ -473,6 +501,28 @@ def answer(
     if stream:
         return AnswerStream(reply, finish, sources=list(sources), messages=messages)
     return finish(reply.text, reply.stats)
+
+
+def require_models(retriever: Retriever, client: OllamaClient, model: str, mode: str) -> None:
+    """Fail before any slow work when the chat model, or the embedding model a search in
+    `mode` needs, is not pulled (one `/api/tags` call). An empty index needs neither:
+    it answers `NO_ANSWER` without Ollama."""
+    store = getattr(retriever, "store", None)
+    if store is not None and not store.counts()[1]:
+        return
+    needed = [model] if mode == "keyword" else [model, retriever.embed_model]
+    client.require_models(needed)
+
+
+def check_max_tokens(value: Any) -> int:
+    """A usable answer length limit in tokens, or a `ConfigError` naming the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"max_tokens must be a whole number of tokens, at least 1, not {value!r}",
+            value=value,
+            hint="Use e.g. --max-tokens 400",
+        )
+    return value
 
 
 def _no_room(question: str, num_ctx: int) -> ConfigError:

@@ -248,6 +248,8 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
             raise RagkitError(
                 f"the index {retriever.store.path} is empty", hint="Run `ragkit index FOLDER`"
             )
+    if hits.degraded:
+        click.echo(f"note: {printable(hits.degraded, one_line=True)}", err=True)
     if as_json:
         print_json(hits.to_dicts())
     elif not hits:
@@ -307,6 +309,11 @@ def answer_options(func: Callable) -> Callable:
             show_default=True,
             help="The model's context window in tokens.",
         ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(1),
+            help="Stop each answer after this many tokens [default: the model's limit].",
+        ),
         click.option("--temperature", type=float, help="Sampling temperature (0: steadiest)."),
         click.option("--seed", type=int, help="Random seed, for repeatable answers."),
         db_option,
@@ -349,6 +356,7 @@ def ask(
     mode,
     model,
     num_ctx,
+    max_tokens,
     temperature,
     seed,
     db,
@@ -379,6 +387,7 @@ def ask(
             k=k,
             mode=mode,
             num_ctx=num_ctx,
+            max_tokens=max_tokens,
             options=_sampling(temperature, seed),
             stream=not (no_stream or as_json),
         )
@@ -393,10 +402,13 @@ def ask(
 
 @cli.command()
 @answer_options
-def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_model) -> None:
+def chat(
+    k, mode, model, num_ctx, max_tokens, temperature, seed, db, host, timeout, embed_model
+) -> None:
     """Talk with your documents; follow-ups keep their context.
 
-    Type /help inside for the commands; Ctrl-D or /exit leaves.
+    Type /help inside for the commands. Ctrl-C stops an answer; at the prompt, Ctrl-C,
+    Ctrl-D or /exit leaves.
     """
     from .cli_chat import run_chat
     from .conversation import Conversation
@@ -412,6 +424,7 @@ def chat(k, mode, model, num_ctx, temperature, seed, db, host, timeout, embed_mo
             k=k,
             mode=mode,
             num_ctx=num_ctx,
+            max_tokens=max_tokens,
             options=_sampling(temperature, seed),
         )
         code = run_chat(conversation)  # EXIT_UNAVAILABLE when Ollama was not reachable

@@ -25,7 +25,9 @@ Ask a question about your documents, or type a command:
   /sources  the sources of the last answer
   /reset    forget the conversation so far
   /help     this help
-  /exit     leave (Ctrl-D and Ctrl-C leave too)"""
+  /exit     leave (Ctrl-D, or Ctrl-C at the prompt, leave too)
+Ctrl-C while an answer is coming stops it; a stopped answer is dropped: the next
+question is asked as if it had not been."""
 
 
 def show_answer(result: Answer | AnswerStream) -> Answer:
@@ -60,13 +62,18 @@ def show_cited(answer: Answer) -> None:
         click.echo()
         for source in answer.cited_sources:
             click.echo(f"[{source.number}] {printable(source.label, one_line=True)}")
-    elif answer.sources and not says_not_found(answer.text):
-        note("the answer cites none of its sources")
+    elif answer.sources:
+        if not says_not_found(answer.text):
+            note("the answer cites none of its sources")
+        click.echo()
+        for source in answer.sources:
+            label = printable(source.label, one_line=True)
+            click.echo(f"[{source.number}] {label}  (not cited)")
     if answer.invented:
         numbers = ", ".join(f"[{n}]" for n in answer.invented)
         note(f"the answer cites {numbers}, but there were only {len(answer.sources)} sources")
     if answer.done_reason == "length":
-        note("the answer was cut off at the model's length limit")
+        note("the answer was cut off at its length limit (--max-tokens, or the model's own)")
     if answer.skipped:
         note(f"{len(answer.skipped)} more passage(s) did not fit in --num-ctx and were left out")
 
@@ -122,9 +129,10 @@ def note(text: str) -> None:
 
 
 def run_chat(conversation: Conversation) -> int:
-    """Read questions from stdin until /exit, EOF or Ctrl-C; returns the exit code:
-    0 when every turn was answered, else EXIT_UNAVAILABLE when the last failure was
-    Ollama not answering, EXIT_ERROR for any other failure."""
+    """Read questions from stdin until /exit, EOF or Ctrl-C at the prompt; returns the
+    exit code: 0 when every turn was answered (or stopped), else EXIT_UNAVAILABLE when
+    the last failure was Ollama not answering, EXIT_ERROR for any other failure.
+    Ctrl-C during a turn stops that answer and asks for the next question."""
     interactive = sys.stdin.isatty()
     if interactive:
         _line_editing()
@@ -143,16 +151,27 @@ def run_chat(conversation: Conversation) -> int:
             if not _command(line, conversation):
                 return failed
             continue
-        try:
-            show_answer(conversation.ask(line, stream=True))
-        except KeyboardInterrupt:
-            click.echo()
-            return failed
-        except RagkitError as exc:
-            click.echo(f"Error: {printable(str(exc), one_line=True)}", err=True)
-            failed = EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR
+        failed = _turn(conversation, line, failed)
         if interactive:
             click.echo()
+
+
+def _turn(conversation: Conversation, line: str, failed: int) -> int:
+    """Answer one question; Ctrl-C stops the answer (closing its stream, so Ollama stops
+    generating) and drops it. Returns the exit code so far."""
+    stream = None
+    try:
+        stream = conversation.ask(line, stream=True)
+        show_answer(stream)
+    except KeyboardInterrupt:
+        if stream is not None:
+            stream.close()
+        if stream is None or stream.answer is None:  # else it had ended: it is kept
+            note("answer stopped (it is not kept in the conversation)")
+    except RagkitError as exc:
+        click.echo(f"Error: {printable(str(exc), one_line=True)}", err=True)
+        return EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR
+    return failed
 
 
 def _line_editing() -> None:

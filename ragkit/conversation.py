@@ -18,8 +18,10 @@ from .answer import (
     AnswerStream,
     Source,
     answer,
+    check_max_tokens,
     content_terms,
     estimate_tokens,
+    require_models,
     shorten,
     words,
 )
@@ -63,7 +65,9 @@ class Conversation:
     ("dome shutter ...", "Who may do it?", "Why?" all search for the dome shutter).
     The oldest turns are dropped once the history passes `max_history_tokens`
     (default: a quarter of `num_ctx`); the newest turn is always kept, its answer
-    shortened if it alone is over the budget.
+    shortened if it alone is over the budget. `max_tokens` caps each answer's length.
+    The models are checked when the conversation starts, so a missing one is known
+    before the first question.
     """
 
     def __init__(
@@ -77,10 +81,14 @@ class Conversation:
         num_ctx: int = DEFAULT_NUM_CTX,
         options: Mapping[str, Any] | None = None,
         max_history_tokens: int | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.retriever, self.client = retriever, client
         self.model = config.chat_model(model)
         self.settings = {"k": k, "mode": mode, "num_ctx": num_ctx, "options": dict(options or {})}
+        if max_tokens is not None:
+            self.settings["max_tokens"] = check_max_tokens(max_tokens)
+        require_models(retriever, client, self.model, mode)
         self.max_history_tokens = max_history_tokens or num_ctx // 4
         self._turns: list[Turn] = []
         self._pending: dict[str, Turn] = {}  # question -> its search, until answered

@@ -80,7 +80,7 @@ def check_model(
     if installed is None:
         return Check(name, False, f"{model}: not checked, Ollama is not reachable")
     if not any(same_model(model, have) for have in installed):
-        return Check(name, False, f"{model} is not pulled", f"`ollama pull {model}`")
+        return Check(name, False, f"{model} is not pulled", f"`ragkit pull {model}`")
     try:
         capabilities = client.show(model).get("capabilities")
     except RagkitError:

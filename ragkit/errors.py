@@ -52,7 +52,7 @@ class ModelNotFound(RagkitError):
         where = f" on {url}" if url else ""
         super().__init__(
             f"model '{model}' is not available{where}",
-            hint=f"Pull it with `ollama pull {model}` (or `ragkit pull {model}`)",
+            hint=f"Pull it with `ragkit pull {model}`",
         )
         self.model = model
         self.url = url

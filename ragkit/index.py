@@ -143,7 +143,8 @@ class Index:
             >>> result = index.ask("Where does the dome park?", temperature=0)
             >>> result.text, result.cited_sources
 
-        Options: k, mode, num_ctx, model, and Ollama `options` such as temperature or
+        Options: k, mode, num_ctx, model, max_tokens (a cap on the answer's length, sent
+        as Ollama's num_predict), and Ollama `options` such as temperature or
         seed (given directly, they are passed on as options; any other keyword is a
         `ConfigError`). With `stream=True`, iterate the result for text pieces; its
         `.answer` is set at the end.
@@ -177,7 +178,7 @@ class Index:
         return {"exists": True, **self._open(create=False).stats()} | base
 
 
-_SHARED_KEYS = {"k", "mode", "num_ctx", "model", "options"}
+_SHARED_KEYS = {"k", "mode", "num_ctx", "model", "options", "max_tokens"}
 _OWN_KEYS = {"ask": {"history", "query"}, "chat": {"max_history_tokens"}}
 OLLAMA_OPTIONS = frozenset(
     """temperature seed top_k top_p min_p typical_p tfs_z num_predict stop num_keep
@@ -201,7 +202,7 @@ def _answer_settings(options: dict[str, Any], target: str) -> dict[str, Any]:
         raise ConfigError(
             f"Index.{target}() got an unknown keyword {key!r} ({where})",
             value=key,
-            hint="Use k, mode, num_ctx, model, "
+            hint="Use k, mode, num_ctx, model, max_tokens, "
             + ", ".join(sorted(_OWN_KEYS[target]))
             + ", or Ollama options such as temperature and seed (or options={...})",
         )

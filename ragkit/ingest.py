@@ -202,10 +202,12 @@ class Ingester:
     def _check_model(self, reembed: bool) -> None:
         """Refuse to mix embedding models in one index, unless asked to rebuild. The old
         index is cleared only once the model has embedded a probe: a missing model or
-        an unreachable Ollama keeps it."""
+        an unreachable Ollama keeps it. A model that is not pulled fails here, before any
+        file is read (one `/api/tags` call)."""
         indexed_with = self.store.embed_model
         if indexed_with and not same_model(indexed_with, self.embed_model) and not reembed:
             raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
+        self.client.require_models([self.embed_model])
         if reembed:  # fail now, before the rebuild starts, if the model cannot embed
             self.client.embed_batch([f"{self.profile.document_prefix}ragkit"], self.embed_model)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -221,6 +221,7 @@ class OllamaClient:
         self.session.mount("https://", adapter)
         self._legacy_embed = False
         self._dims: dict[str, int] = {}
+        self._present: set[str] = set()  # models `require_models` found pulled
 
     def __repr__(self) -> str:
         return f"OllamaClient({self.base_url!r})"
@@ -242,23 +243,41 @@ class OllamaClient:
         """Whether `model` (with or without `:latest`) has been pulled."""
         return any(same_model(model, m.get("name") or m.get("model", "")) for m in self.models())
 
+    def require_models(self, models: Iterable[str]) -> None:
+        """Raise `ModelNotFound` unless every one of `models` has been pulled: one
+        `/api/tags` call, made before any slow work so a typo fails in a second. Models
+        found once are remembered, so later calls for them send nothing. A server with
+        no `/api/tags` cannot tell: the first real request will."""
+        wanted = [m for m in dict.fromkeys(models) if m not in self._present]
+        if not wanted:
+            return
+        try:
+            names = [m.get("name") or m.get("model") or "" for m in self.models()]
+        except _RouteMissing:
+            return
+        for model in wanted:
+            if not any(same_model(model, name) for name in names):
+                raise ModelNotFound(model, self.base_url)
+            self._present.add(model)
+
     def show(self, model: str) -> dict[str, Any]:
         """Model details from `/api/show` (family, context length, capabilities)."""
         return self._json("POST", "/api/show", {"model": model}, model=model)
 
     def pull(self, model: str) -> Iterator[dict[str, Any]]:
-        """Pull a model, yielding Ollama's progress events (`status`, `total`, `completed`)."""
-        response = self._send("POST", "/api/pull", {"model": model, "stream": True}, stream=True)
+        """Pull a model, yielding Ollama's progress events (`status`, `total`, `completed`).
+
+        A name the library does not have is an `OllamaError` saying so, whether the
+        server answers with an error status or with an error line in the stream."""
+        try:
+            payload = {"model": model, "stream": True}
+            response = self._send("POST", "/api/pull", payload, stream=True)
+        except OllamaError as exc:
+            raise _not_in_library(model, exc) from exc
         try:
             yield from self._events(response, model=None)
         except OllamaError as exc:
-            if "does not exist" in exc.message:
-                raise OllamaError(
-                    f"'{model}' is not in the Ollama library",
-                    url=self.base_url,
-                    hint="Check the model name, e.g. `nomic-embed-text` or `llama3.2`",
-                ) from exc
-            raise
+            raise _not_in_library(model, exc) from exc
         finally:
             response.close()
 
@@ -493,6 +512,20 @@ class OllamaClient:
         if isinstance(exc, requests.ConnectionError):
             return OllamaUnavailable(self.base_url)
         return OllamaError(f"request to {self.base_url} failed: {exc}", url=self.base_url)
+
+
+def _not_in_library(model: str, exc: OllamaError) -> OllamaError:
+    """`exc`, or for a name the library does not have (Ollama: "pull model manifest: file
+    does not exist"; some servers: 404 "not found") an error that says so."""
+    text = exc.message.lower()
+    if "does not exist" not in text and "not found" not in text:
+        return exc
+    return OllamaError(
+        f"'{model}' is not in the Ollama library",
+        url=exc.url,
+        hint="Check the model name at https://ollama.com/library, e.g. "
+        "`ragkit pull nomic-embed-text` or `ragkit pull llama3.2`",
+    )
 
 
 def _timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float]:

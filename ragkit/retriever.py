@@ -24,7 +24,7 @@ import numpy as np
 
 from . import config
 from .embedmodels import profile_for, same_model
-from .errors import ConfigError, DimensionChanged, IndexMismatch
+from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
 from .vectors import VectorCache
@@ -201,19 +201,30 @@ class Hit:
 
 
 class Hits(list):
-    """A ranked list of `Hit`s that shows itself as a table in Jupyter. `note` says
-    why a search found nothing when the reason is known (e.g. only stopwords)."""
+    """A ranked list of `Hit`s that shows itself as a table in Jupyter.
+
+    `note` says why a search found nothing when the reason is known (e.g. only
+    stopwords); `degraded` says why the search did less than asked (a hybrid search
+    while Ollama is unreachable falls back to keyword matches); both else None.
+    """
 
     def __init__(
-        self, hits: Iterable[Hit] = (), query: str | None = None, note: str | None = None
+        self,
+        hits: Iterable[Hit] = (),
+        query: str | None = None,
+        note: str | None = None,
+        degraded: str | None = None,
     ) -> None:
         super().__init__(hits)
         self.query = query
         self.note = note
+        self.degraded = degraded
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
-        return Hits(item, self.query, self.note) if isinstance(index, slice) else item
+        if isinstance(index, slice):
+            return Hits(item, self.query, self.note, self.degraded)
+        return item
 
     def texts(self) -> list[str]:
         return [hit.text for hit in self]
@@ -319,7 +330,10 @@ class Retriever:
         self, query: str, k: int = 5, *, mode: str = "hybrid", path: str | None = None
     ) -> Hits:
         """The `k` best chunks for `query`; `mode` is hybrid, vector or keyword, `path`
-        an optional glob over file paths (`"*.md"`, `"notes/*"`)."""
+        an optional glob over file paths (`"*.md"`, `"notes/*"`).
+
+        When Ollama cannot be reached, a hybrid search gives the keyword matches, with
+        `Hits.degraded` saying so; a vector search raises `OllamaUnavailable`."""
         query, k, mode = _check_query(query), _check_k(k), _check_mode(mode)
         if not meaningful_words(query):  # any chunk would match it as well as any other
             return Hits(query=query, note=NO_MEANINGFUL_WORDS)
@@ -328,7 +342,15 @@ class Retriever:
             return self._hits(keyword, query, keyword=keyword)
         pool = k if mode == "vector" else max(MIN_POOL, POOL_FACTOR * k)
         ids, matrix = self.vectors.load()
-        vector = self._rank(self.embed_query(query), ids, matrix, pool, path) if ids.size else []
+        try:
+            query_vector = self.embed_query(query) if ids.size else None
+        except OllamaUnavailable as exc:
+            if mode == "vector":
+                raise
+            hits = self.search(query, k, mode="keyword", path=path)
+            hits.degraded = f"{exc.message}: showing keyword matches only"
+            return hits
+        vector = self._rank(query_vector, ids, matrix, pool, path) if ids.size else []
         if mode == "vector":
             return self._hits(vector, query, vector=vector)
         keyword = self.store.keyword_search(query, limit=pool, path_glob=path)
@@ -347,6 +369,7 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         """The unit-length float32 vector of `query`, with the model's query prefix."""
         model = self.embed_model
+        self.client.require_models([model])  # once per client: a missing model says so
         text = profile_for(model).query_prefix + query
         vector = self.client.embed_batch([text], model)[0]
         dim = self.store.dim

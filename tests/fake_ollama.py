@@ -57,6 +57,7 @@ from tests.fake_ollama_models import (
     show_payload,
     tags_entry,
 )
+from tests.fake_ollama_pacing import Pacing
 from tests.fake_ollama_text import (
     default_chat_reply,
     embedding_matrix,
@@ -116,7 +117,7 @@ def _inputs(value: Any) -> list[str] | None:
     return None
 
 
-class FakeOllama(Faults):
+class FakeOllama(Faults, Pacing):
     """A fake Ollama server on a loopback port; see the module docstring."""
 
     def __init__(
@@ -207,6 +208,7 @@ class FakeOllama(Faults):
         self.chat_reply: ChatReply = s.chat_reply
         self.piece_words: int = s.piece_words
         self._clear_faults()
+        self._clear_pacing()
         self._models: dict[str, ModelInfo] = {}
         for name in self._initial_models:
             self.add_model(name)
@@ -435,7 +437,7 @@ class FakeOllama(Faults):
         if body.get("stream", True) is False:
             return json_reply(line("".join(pieces), True))
         head = (line(piece, False) for piece in pieces)
-        return Stream(chain(head, (line("", True) for _ in range(1))), name)
+        return Stream(self.paced(chain(head, (line("", True) for _ in range(1)))), name)
 
     def _pieces(self, messages: list[dict[str, Any]], options: Any) -> tuple[list[str], str]:
         """The reply split into stream pieces, cut at `num_predict` ("length")."""

@@ -24,7 +24,7 @@ from ragkit.answer import (
     is_relevant,
 )
 from ragkit.cli import cli
-from ragkit.errors import ConfigError, OllamaError
+from ragkit.errors import ConfigError, ModelNotFound, OllamaError
 from ragkit.index import Index
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Hit, Retriever
@@ -460,3 +460,67 @@ def test_cli_ask_without_ollama_says_how_to_start_it(corpus_db):
         cli, ["ask", MULES, "--db", str(corpus_db), "--host", "127.0.0.1:9"]
     )
     assert result.exit_code == 4 and "ollama serve" in result.stderr
+
+
+# -- models checked up front, --max-tokens, uncited sources --------------------------
+
+
+def test_ask_with_a_missing_chat_model_fails_before_any_work(corpus_db, fake):
+    args = ["ask", MULES, "--db", str(corpus_db), "--host", fake.url, "--model", "no-such-model"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    line = result.stderr.strip()
+    assert "model 'no-such-model' is not available" in line
+    assert line.endswith("Pull it with `ragkit pull no-such-model`") and "\n" not in line
+    assert fake.count("/api/tags") == 1  # one check, then nothing
+    assert fake.count("/api/embed") == 0 and fake.count("/api/chat") == 0
+
+
+def test_the_models_are_checked_once_per_client(corpus_db, fake):
+    with Index(corpus_db, host=fake.url) as index:
+        index.ask(MULES)
+        index.ask(MULES, mode="keyword")
+        fake.remove_model("llama3.2")
+        with pytest.raises(ModelNotFound, match="ragkit pull no-such-chat"):
+            index.ask(MULES, model="no-such-chat")
+    assert fake.count("/api/tags") == 2 and fake.count("/api/chat") == 2
+
+
+def test_max_tokens_is_sent_as_num_predict(corpus_db, fake):
+    with Index(corpus_db, host=fake.url) as index:
+        short = index.ask(MULES, max_tokens=3)
+        with pytest.raises(ConfigError, match="max_tokens must be a whole number"):
+            index.ask(MULES, max_tokens=0)
+    assert fake.bodies("/api/chat")[0]["options"]["num_predict"] == 3
+    assert short.done_reason == "length" and len(short.text.split()) == 3
+    args = ["ask", MULES, "--db", str(corpus_db), "--host", fake.url, "--max-tokens", "4"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert fake.bodies("/api/chat")[-1]["options"] == {"num_predict": 4, "num_ctx": 8192}
+    assert "note: the answer was cut off at its length limit (--max-tokens" in result.stderr
+    bad = CliRunner().invoke(cli, [*args[:-1], "0"])
+    assert bad.exit_code == 2 and "--max-tokens" in bad.stderr
+
+
+def test_an_answer_citing_nothing_lists_its_sources_as_not_cited(retriever, client, fake):
+    fake.chat_reply = "It is kept in /etc somewhere."
+    result = answer(MULES, retriever, client, k=3)
+    assert result.cited == [] and len(result.sources) == 3
+    assert [cited for _, cited in result.listed_sources] == [False] * 3
+    page = result._repr_html_()
+    assert page.count("<li>") == 3 and page.count(" (not cited)</li>") == 3
+    assert result._repr_markdown_().count("` (not cited)") == 3
+    fake.chat_reply = "It is in /etc [2]."
+    cited = answer(MULES, retriever, client, k=3)
+    assert cited.listed_sources == [(cited.sources[1], True)]
+    assert "not cited" not in cited._repr_html_() + cited._repr_markdown_()
+
+
+def test_cli_ask_lists_uncited_sources(corpus_db, fake):
+    fake.chat_reply = "It is kept in /etc somewhere."
+    args = ["ask", MULES, "--db", str(corpus_db), "--host", fake.url, "-k", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    listed = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(listed) == 2 and all(line.endswith("  (not cited)") for line in listed)
+    assert "cites none of its sources" in result.stderr

@@ -4,8 +4,15 @@
 from __future__ import annotations
 
 import builtins
+import fcntl
 import io
+import os
+import select
+import signal
+import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -256,3 +263,127 @@ def test_ctrl_c_ends_the_loop_cleanly(chat, monkeypatch, capsys):
     monkeypatch.setattr(builtins, "input", interrupted)
     assert run_chat(chat) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_chat_with_a_missing_model_fails_before_the_first_question(db, fake):
+    args = ["chat", "--db", str(db), "--host", fake.url, "--model", "no-such-model"]
+    result = CliRunner().invoke(cli, args, input=f"{FIRST}\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("Error: ") == 1 and "`ragkit pull no-such-model`" in result.stderr
+    assert fake.count("/api/tags") == 1
+    assert fake.count("/api/embed") == 0 and fake.count("/api/chat") == 0
+
+
+def test_a_conversation_checks_its_models_once_and_caps_answers(db, fake):
+    client = OllamaClient(fake.url, retries=0)
+    with Retriever(db, client=client) as retriever:
+        chat = Conversation(retriever, client, max_tokens=6)
+        assert fake.count("/api/tags") == 1 and fake.count("/api/embed") == 0
+        chat.ask(FIRST)
+        chat.ask(SECOND)
+    assert fake.count("/api/tags") == 1
+    assert [body["options"]["num_predict"] for body in fake.bodies("/api/chat")] == [6, 6]
+    result = CliRunner().invoke(
+        cli, ["chat", "--db", str(db), "--host", fake.url, "--max-tokens", "2"], input=FIRST
+    )
+    assert result.exit_code == 0 and fake.bodies("/api/chat")[-1]["options"]["num_predict"] == 2
+
+
+# -- Ctrl-C in a real `ragkit chat` on a pseudo-terminal -------------------------------
+
+
+def _take_terminal() -> None:
+    """In the child: make the pty its controlling terminal, so ^C typed there is SIGINT
+    to it, and give it the usual SIGINT handler (a shell without job control may not)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Terminal:
+    """A child process on a pseudo-terminal: type into it, wait for what it shows."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.fd, child = os.openpty()
+        self.proc = subprocess.Popen(
+            args,
+            stdin=child,
+            stdout=child,
+            stderr=child,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        os.close(child)
+        self.shown = ""  # everything shown so far
+        self._read_to = 0  # where the next `wait_for` starts looking
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def wait_for(self, text: str, patience: float = 60.0) -> str:
+        """What was shown up to and including the next `text` (fails after `patience`
+        seconds without it: a guard against hanging, not a speed requirement)."""
+        deadline = time.monotonic() + patience
+        while (found := self.shown.find(text, self._read_to)) < 0:
+            assert time.monotonic() < deadline, f"never saw {text!r} in {self.shown!r}"
+            if select.select([self.fd], [], [], 0.2)[0]:
+                try:
+                    self.shown += os.read(self.fd, 4096).decode(errors="replace")
+                except OSError:  # EIO: the child closed the terminal
+                    time.sleep(0.1)
+        start, self._read_to = self._read_to, found + len(text)
+        return self.shown[start : self._read_to]
+
+    def interrupt_until_exit(self, tries: int = 10) -> int | None:
+        """Type Ctrl-C until the child exits; its exit code. More than one may be needed:
+        a SIGINT that lands between readline drawing the prompt and waiting for a key is
+        only noticed at the next key (a race in CPython's readline module)."""
+        for _ in range(tries):
+            self.type("\x03")
+            try:
+                return self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                continue
+        return None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.fd)
+
+
+def _wait_until(condition, patience: float = 30.0) -> bool:
+    deadline = time.monotonic() + patience
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(db, fake):
+    fake.piece_latency = 0.05  # a slow model: ~600 pieces, half a minute to the end
+    fake.chat_reply = "The dome " + "turns slowly " * 300 + "[1]."
+    env = {**os.environ, "TERM": "dumb"}
+    args = [sys.executable, "-m", "ragkit", "chat", "--db", str(db), "--host", fake.url]
+    terminal = Terminal(args, env)
+    try:
+        terminal.wait_for("> ")
+        terminal.type(f"{FIRST}\n")
+        terminal.wait_for("turns slowly turns slowly")  # the answer is streaming
+        terminal.type("\x03")  # Ctrl-C
+        assert "answer stopped" in terminal.wait_for("> ")
+        stream = fake.streams[0]
+        assert _wait_until(lambda: stream.closed), "the server is still generating"
+        assert not stream.finished and stream.sent < stream.lines // 2
+        assert terminal.proc.poll() is None  # the chat is still there, the stream is not
+
+        fake.piece_latency, fake.chat_reply = 0.0, "Short answer [1]."
+        terminal.type(f"{SECOND}\n")
+        assert "Short answer [1]." in terminal.wait_for("> ")
+        sent = fake.bodies("/api/chat")[-1]["messages"]
+        assert [m["role"] for m in sent] == ["system", "user"]  # the stopped turn was dropped
+
+        assert terminal.interrupt_until_exit() == 0  # Ctrl-C at an empty prompt leaves
+        assert "Traceback" not in terminal.shown and terminal.shown.count("answer stopped") == 1
+    finally:
+        terminal.close()

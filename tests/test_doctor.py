@@ -58,7 +58,7 @@ def test_server_down(db, fake_ollama):
 def test_missing_models(db, fake_ollama, model, name):
     fake_ollama.remove_model(model)
     found = by_name(run_checks(host=fake_ollama.url, db=db))
-    assert not found[name].ok and found[name].fix == f"`ollama pull {model}`"
+    assert not found[name].ok and found[name].fix == f"`ragkit pull {model}`"
     assert sum(not c.ok for c in found.values()) == 1
 
 
@@ -91,7 +91,7 @@ def test_without_a_model_named_the_index_model_is_checked(tmp_path, fake_ollama)
     assert found["index model"].ok and found["embedding model"].detail == "all-minilm is pulled"
     fake_ollama.remove_model("all-minilm")
     found = by_name(run_checks(host=fake_ollama.url, db=tmp_path / "m.db"))
-    assert found["embedding model"].fix == "`ollama pull all-minilm`"
+    assert found["embedding model"].fix == "`ragkit pull all-minilm`"
 
 
 def test_cli_doctor_lines_and_exit_codes(db, fake_ollama, monkeypatch):
@@ -101,7 +101,7 @@ def test_cli_doctor_lines_and_exit_codes(db, fake_ollama, monkeypatch):
     fake_ollama.remove_model("llama3.2")
     bad = CliRunner().invoke(cli, ["doctor", "--db", str(db)])
     line = next(line for line in bad.stdout.splitlines() if line.startswith("✗"))
-    assert bad.exit_code == 1 and "chat model" in line and "-> `ollama pull llama3.2`" in line
+    assert bad.exit_code == 1 and "chat model" in line and "-> `ragkit pull llama3.2`" in line
     data = json.loads(CliRunner().invoke(cli, ["doctor", "--json", "--db", str(db)]).stdout)
     assert [c["ok"] for c in data] == [True, True, False, True, True]
     fake_ollama.stop()
@@ -144,3 +144,15 @@ def test_pull_progress_draws_a_bar_on_a_terminal():
         drawn = progress.stream.getvalue()
     assert drawn.startswith("\rpulling 1234") and "[" + "#" * 12 + "-" * 12 + "]  50%" in drawn
     assert "1KB/2KB" in drawn and progress.size == 2048
+
+
+@pytest.mark.parametrize("answers", ["an error line in the stream", "HTTP 404"])
+def test_cli_pull_of_a_name_the_library_does_not_have(fake_ollama, answers):
+    if answers == "HTTP 404":  # what some Ollama-compatible servers answer
+        missing = {"error": 'model "does-not-exist" not found, try pulling it first'}
+        fake_ollama.fail_next(1, status=404, body=missing, path="/api/pull")
+    result = CliRunner().invoke(cli, ["pull", "does-not-exist", "--host", fake_ollama.url])
+    assert result.exit_code == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: Ollama error: 'does-not-exist' is not in the Ollama library")
+    assert "ollama.com/library" in line and "ollama serve" not in line

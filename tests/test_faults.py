@@ -140,7 +140,7 @@ def test_a_model_removed_between_runs_says_to_pull_it(indexed, fake_ollama):
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "model 'nomic-embed-text' is not available" in line
-    assert "`ollama pull nomic-embed-text`" in line
+    assert "`ragkit pull nomic-embed-text`" in line
     with Index(db, host=fake_ollama.url) as index, pytest.raises(ModelNotFound):
         index.add(root)
     assert snapshot(db) == before
@@ -148,7 +148,7 @@ def test_a_model_removed_between_runs_says_to_pull_it(indexed, fake_ollama):
 
 @pytest.mark.parametrize(
     "model, folder, message",
-    [("nope-embed", "notes", "`ollama pull nope-embed`"), ("all-minilm", "nots", "not exist")],
+    [("nope-embed", "notes", "`ragkit pull nope-embed`"), ("all-minilm", "nots", "not exist")],
     ids=["model missing", "mistyped folder"],
 )
 def test_reembed_keeps_the_old_index_when_it_cannot_start(

@@ -236,6 +236,15 @@ def test_cli_unreachable_ollama_exits_4_with_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_index_with_a_missing_model_fails_before_embedding_anything(tmp_path, fake_ollama):
+    write_corpus(tmp_path / "notes", n=3)
+    db = tmp_path / "i.db"
+    args = ["index", str(tmp_path / "notes"), "--db", str(db), "--embed-model", "no-such-embed"]
+    result = CliRunner().invoke(cli, [*args, "--host", fake_ollama.url])
+    assert result.exit_code == 1 and "`ragkit pull no-such-embed`" in result.stderr
+    assert fake_ollama.count("/api/tags") == 1 and fake_ollama.count("/api/embed") == 0
+
+
 def test_cli_bad_size_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["index", str(tmp_path), "--max-file-size", "lots"])
     assert result.exit_code == 2 and "500KB" in result.output
@@ -315,8 +324,8 @@ def test_a_failed_request_is_reported_without_waiting_for_others(
     tmp_path, store, client, fake_ollama
 ):
     write_corpus(tmp_path, n=8, paragraphs=4)
-    fake_ollama.hang_next(8.0)  # one request hangs ...
-    fake_ollama.fail_next(1, status=400)  # ... while another fails at once
+    fake_ollama.hang_next(8.0, path="/api/embed")  # one request hangs ...
+    fake_ollama.fail_next(1, status=400, path="/api/embed")  # ... another fails at once
     started = time.monotonic()
     with pytest.raises(OllamaError):
         Ingester(store, client, batch_size=2, concurrency=3).run([tmp_path])

@@ -92,7 +92,7 @@ def test_version_models_show(client):
 def test_show_unknown_model_is_model_not_found(client):
     with pytest.raises(ModelNotFound) as info:
         client.show("no-such-model")
-    assert "ollama pull no-such-model" in str(info.value)
+    assert "ragkit pull no-such-model" in str(info.value)
 
 
 def test_pull_streams_progress_then_model_is_there(client, fake_ollama):
@@ -103,6 +103,18 @@ def test_pull_streams_progress_then_model_is_there(client, fake_ollama):
     assert events[-1]["status"] == "success"
     assert any("completed" in e and "total" in e for e in events)
     assert client.has_model(CHAT)
+
+
+def test_require_models_asks_once_and_remembers(client, fake_ollama):
+    client.require_models([EMBED, CHAT, EMBED])
+    client.require_models([CHAT])
+    assert fake_ollama.count("/api/tags") == 1
+    with pytest.raises(ModelNotFound, match="`ragkit pull no-such-model`"):
+        client.require_models([EMBED, "no-such-model"])
+    assert fake_ollama.count("/api/tags") == 2
+    fake_ollama.fail_next(1, status=404, body="404 page not found", path="/api/tags")
+    client.require_models(["another-model"])  # a server without /api/tags cannot tell
+    assert fake_ollama.count("/api/tags") == 3 and fake_ollama.requests[-1][1] == "/api/tags"
 
 
 def test_pull_of_unknown_name_says_to_check_it(client):
@@ -168,7 +180,7 @@ def test_old_and_new_endpoint_agree(fake_ollama):
 def test_embed_unknown_model(client):
     with pytest.raises(ModelNotFound) as info:
         client.embed(["x"], "no-such-embedder")
-    assert "ollama pull no-such-embedder" in str(info.value)
+    assert "ragkit pull no-such-embedder" in str(info.value)
     assert info.value.model == "no-such-embedder"
 
 
@@ -284,7 +296,7 @@ def test_generate_both_ways(client, fake_ollama):
 def test_chat_unknown_model(client):
     with pytest.raises(ModelNotFound) as info:
         list(client.chat(MESSAGES, "no-such-chat", stream=True))
-    assert "ollama pull no-such-chat" in str(info.value)
+    assert "ragkit pull no-such-chat" in str(info.value)
 
 
 def test_error_line_mid_stream_raises_after_earlier_pieces(client, fake_ollama):

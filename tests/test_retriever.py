@@ -15,7 +15,13 @@ from click.testing import CliRunner
 
 from ragkit.chunking import Chunk
 from ragkit.cli import cli
-from ragkit.errors import BadResponse, ConfigError, IndexMismatch, IndexNotFound
+from ragkit.errors import (
+    BadResponse,
+    ConfigError,
+    IndexMismatch,
+    IndexNotFound,
+    OllamaUnavailable,
+)
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import (
@@ -434,3 +440,40 @@ def test_a_retriever_closes_the_client_it_made(tmp_path, fake_ollama, monkeypatc
     assert adapter.poolmanager.pools
     retriever.close()
     assert not adapter.poolmanager.pools
+
+
+# -- Ollama down or a model missing ----------------------------------------------------
+
+
+def test_hybrid_search_falls_back_to_keywords_when_ollama_is_down(corpus_db):
+    with Retriever(corpus_db, client=OllamaClient("127.0.0.1:9", retries=0)) as retriever:
+        hits = retriever.search("shutter", k=3)
+        keyword = retriever.search("shutter", k=3, mode="keyword")
+        assert len(hits) == 3 and [h.chunk_id for h in hits] == [h.chunk_id for h in keyword]
+        assert hits.degraded.startswith("cannot reach Ollama at http://127.0.0.1:9")
+        assert hits.degraded.endswith("showing keyword matches only")
+        assert keyword.degraded is None and hits[:2].degraded == hits.degraded
+        with pytest.raises(OllamaUnavailable):
+            retriever.search("shutter", mode="vector")
+
+
+def test_cli_search_when_ollama_is_down(corpus_db):
+    args = ["search", "shutter", "--db", str(corpus_db), "--host", "127.0.0.1:9"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("1. ") and "shutter" in result.stdout
+    assert result.stderr.startswith("note: cannot reach Ollama at http://127.0.0.1:9")
+    assert result.stderr.count("\n") == 1
+    vector = CliRunner().invoke(cli, [*args, "--mode", "vector"])
+    assert vector.exit_code == 4 and "ollama serve" in vector.stderr
+
+
+def test_search_checks_the_embedding_model_first_and_keyword_needs_none(corpus_db, fake):
+    fake.remove_model("nomic-embed-text")
+    args = ["search", "shutter", "--db", str(corpus_db), "--host", fake.url]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "`ragkit pull nomic-embed-text`" in result.stderr
+    assert fake.count("/api/tags") == 1 and fake.count("/api/embed") == 0
+    keyword = CliRunner().invoke(cli, [*args, "--mode", "keyword"])
+    assert keyword.exit_code == 0 and keyword.stdout.startswith("1. ")
+    assert fake.count("/api/tags") == 1  # a keyword search asks Ollama nothing
