@@ -30,6 +30,7 @@ from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
 from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
+from .terminal import parse_size
 from .vectors import VectorCache
 
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
@@ -109,7 +110,7 @@ class Ingester:
         self.profile = profile_for(self.embed_model)
         self.chunk_size, self.overlap = self._chunking(chunk_size, overlap)
         self._chunking_asked = chunk_size is not None or overlap is not None
-        self.max_file_size = max_file_size
+        self.max_file_size = None if max_file_size is None else parse_size(max_file_size)
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
 
