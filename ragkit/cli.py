@@ -64,6 +64,7 @@ def host_option(func: Callable) -> Callable:
     return click.option(
         "--host",
         envvar="OLLAMA_HOST",
+        callback=lambda ctx, param, value: _host(value),
         help="Ollama server [env OLLAMA_HOST; default 127.0.0.1:11434].",
     )(func)
 
@@ -459,6 +460,18 @@ def pull(model, host, timeout) -> None:
 def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
+def _host(value: str | None) -> str | None:
+    """A usable --host / OLLAMA_HOST (resolved again, credentials and all, by the client)."""
+    from .ollama import resolve_host
+
+    if value is not None:
+        try:
+            resolve_host(value)
+        except RagkitError as exc:
+            raise click.BadParameter(str(exc)) from exc
     return value
 
 
