@@ -9,6 +9,7 @@ from .errors import ConfigError
 
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
 DEFAULT_CHAT_MODEL = "llama3.2"
+MAX_K = 10_000  # most passages one search returns: -k, and k in the library
 
 
 def data_dir() -> Path:

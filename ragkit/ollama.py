@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from .config import read_timeout
 from .embedmodels import same_model
 from .errors import (
     BadResponse,
+    ConfigError,
     ModelNotFound,
     OllamaError,
     OllamaUnavailable,
@@ -342,6 +344,7 @@ class OllamaClient:
     ) -> Reply | Stream:
         """Send a chat/generate request; `key` names the field that carries the text."""
         model = payload["model"]
+        _check_options(extras.get("options"))
         payload["stream"] = stream
         payload.update(
             {k: (dict(v) if k == "options" else v) for k, v in extras.items() if v is not None}
@@ -473,6 +476,17 @@ class OllamaClient:
         if isinstance(exc, requests.ConnectionError):
             return OllamaUnavailable(self.base_url)
         return OllamaError(f"request to {self.base_url} failed: {exc}", url=self.base_url)
+
+
+def _check_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse NaN and infinite model options (temperature, top_p, ...) before sending."""
+    for name, value in (options or {}).items():
+        if isinstance(value, float | np.floating) and not math.isfinite(value):
+            raise ConfigError(
+                f"the model option {name} is {value}, not a finite number",
+                value=value,
+                hint=f"Give {name} a number, e.g. {name}=0.2, or leave it out",
+            )
 
 
 def _timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float]:
