@@ -61,6 +61,7 @@ def host_option(func: Callable) -> Callable:
     return click.option(
         "--host",
         envvar="OLLAMA_HOST",
+        callback=lambda ctx, param, value: _host(value),
         help="Ollama server [env OLLAMA_HOST; default 127.0.0.1:11434].",
     )(func)
 
@@ -219,7 +220,12 @@ def status(db, as_json) -> None:
 @cli.command()
 @click.argument("query")
 @click.option(
-    "-k", "k", type=click.IntRange(1), default=5, show_default=True, help="Passages to show."
+    "-k",
+    "k",
+    type=click.IntRange(1, config.MAX_K),
+    default=5,
+    show_default=True,
+    help="Passages to show.",
 )
 @click.option(
     "--mode",
@@ -228,7 +234,13 @@ def status(db, as_json) -> None:
     show_default=True,
     help="By meaning (vector), by words (keyword), or both fused.",
 )
-@click.option("--path", "path_glob", metavar="GLOB", help="Only files matching, e.g. '*.md'.")
+@click.option(
+    "--path",
+    "path_glob",
+    metavar="GLOB",
+    callback=lambda ctx, param, value: _glob(value),
+    help="Only files matching, e.g. '*.md'.",
+)
 @json_option
 @db_option
 @host_option
@@ -285,7 +297,7 @@ def answer_options(func: Callable) -> Callable:
         click.option(
             "-k",
             "k",
-            type=click.IntRange(1),
+            type=click.IntRange(1, config.MAX_K),
             default=5,
             show_default=True,
             help="Passages to give the model.",
@@ -314,7 +326,12 @@ def answer_options(func: Callable) -> Callable:
             type=click.IntRange(1),
             help="Stop each answer after this many tokens [default: the model's limit].",
         ),
-        click.option("--temperature", type=float, help="Sampling temperature (0: steadiest)."),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0),
+            callback=lambda ctx, param, value: _finite(value, "a finite number"),
+            help="Sampling temperature (0: steadiest).",
+        ),
         click.option("--seed", type=int, help="Random seed, for repeatable answers."),
         db_option,
         host_option,
@@ -484,10 +501,31 @@ def pull(model, host, timeout) -> None:
     click.echo(f"pulled {model}{size} in {time.monotonic() - started:.1f}s")
 
 
-def _finite(value: float | None) -> float | None:
+def _finite(value: float | None, what: str = "a number of seconds") -> float | None:
     if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds")
+        raise click.BadParameter(f"{value} is not {what}")
     return value
+
+
+def _host(value: str | None) -> str | None:
+    """A usable --host / OLLAMA_HOST (resolved again, credentials and all, by the client)."""
+    from .ollama import resolve_host
+
+    if value is not None:
+        try:
+            resolve_host(value)
+        except RagkitError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    return value
+
+
+def _glob(value: str | None) -> str | None:
+    from .retriever import check_path_glob
+
+    try:
+        return check_path_glob(value)
+    except RagkitError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def _size(value: str) -> int:

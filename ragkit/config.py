@@ -15,6 +15,7 @@ DEFAULT_CHUNK_SIZE = 1000  # characters
 DEFAULT_OVERLAP = 150  # characters shared by neighbouring chunks
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
 DEFAULT_NUM_CTX = 8192  # tokens; always sent, so Ollama never silently uses its 2048 default
+MAX_K = 10_000  # most passages one search returns: -k, and k in the library
 
 
 def data_dir() -> Path:

@@ -31,6 +31,7 @@ from .ollama import OllamaClient
 from .readers import Document, read_document
 from .runlock import exclusive_run
 from .store import DocumentInfo, NewDocument, Store
+from .terminal import parse_size
 from .vectors import VectorCache
 
 DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
@@ -110,7 +111,7 @@ class Ingester:
         self.profile = profile_for(self.embed_model)
         self.chunk_size, self.overlap = self._chunking(chunk_size, overlap)
         self._chunking_asked = chunk_size is not None or overlap is not None
-        self.max_file_size = max_file_size
+        self.max_file_size = None if max_file_size is None else parse_size(max_file_size)
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from . import hosts
 from .config import read_timeout
 from .embedmodels import same_model
 from .errors import (
@@ -36,9 +39,8 @@ from .errors import (
     OllamaUnavailable,
     RagkitError,
 )
+from .hosts import Host
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
-DEFAULT_PORT = 11434
 DEFAULT_CONNECT_TIMEOUT = 5.0  # seconds to open a connection
 DEFAULT_READ_TIMEOUT = 300.0  # seconds between bytes: loading a model can take minutes
 DEFAULT_RETRIES = 3  # for refused connections and 502/503/504, never for 4xx
@@ -46,65 +48,27 @@ DEFAULT_BACKOFF = 0.25  # seconds; sleeps 0, 0.5, 1.0 between the retries
 DEFAULT_BATCH_SIZE = 64  # texts per /api/embed request
 RETRY_STATUSES = (502, 503, 504)
 _DIRECT = {"http": None, "https": None, "all": None}  # requests: None drops an env proxy
+_HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 Message = Mapping[str, Any]
 
 
+def parse_host(host: str | None = None) -> Host:
+    """`host`, else OLLAMA_HOST, read as `hosts.parse_host` does; a URL `requests`
+    would refuse to send to is a `ConfigError` here, not a surprise later."""
+    raw = host if host is not None else os.environ.get("OLLAMA_HOST", "")
+    parsed = hosts.parse_host(raw)
+    try:
+        requests.PreparedRequest().prepare_url(parsed.url, None)
+    except requests.RequestException as exc:
+        shown = hosts.redact_host(raw.strip())
+        raise hosts.bad_host(shown, "a host name that cannot be in a URL") from exc
+    return parsed
+
+
 def resolve_host(host: str | None = None) -> str:
-    """Turn what users write in OLLAMA_HOST into a base URL, as Ollama itself reads it.
-
-    Accepts `host`, `host:port`, `:port`, `http://host:port`, `https://host`,
-    IPv6 in brackets and a trailing slash or path; `0.0.0.0` (a bind address)
-    becomes loopback. No scheme means http; no port means 11434, except after
-    an explicit `http://` (80) or `https://` (443), as Ollama does.
-    """
-    raw = (host if host is not None else os.environ.get("OLLAMA_HOST", "")).strip()
-    if not raw:
-        return DEFAULT_HOST
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        scheme, rest, default_port = "http", raw, DEFAULT_PORT
-    else:
-        scheme = scheme.lower()
-        default_port = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT)
-    if scheme not in ("http", "https"):
-        raise ConfigError(
-            f"unsupported scheme in Ollama host {raw!r}",
-            value=raw,
-            hint="Use http://HOST:PORT or https://HOST",
-        )
-    hostport, slash, path = rest.partition("/")
-    if ":" in hostport and _is_ip(hostport):  # a bare IPv6 address such as ::1: no port
-        hostport = f"[{hostport}]"
-    parts = urlsplit(f"//{hostport}")
-    try:
-        port = parts.port or default_port
-    except ValueError as exc:
-        raise ConfigError(
-            f"bad port in Ollama host {raw!r}", value=raw, hint="Use HOST:PORT, e.g. :11434"
-        ) from exc
-    name = _reachable(parts.hostname or "127.0.0.1")
-    suffix = f"/{path}".rstrip("/") if slash else ""
-    return f"{scheme}://{name}:{port}{suffix}"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _reachable(hostname: str) -> str:
-    """A bind-all address is not something a client can connect to: use loopback."""
-    try:
-        address = ipaddress.ip_address(hostname)
-    except ValueError:
-        return hostname
-    if address.is_unspecified:
-        return "127.0.0.1" if address.version == 4 else "[::1]"
-    return f"[{address}]" if address.version == 6 else str(address)
+    """The base URL (never with credentials) of `host`, else OLLAMA_HOST."""
+    return parse_host(host).url
 
 
 def _is_loopback(base_url: str) -> bool:
@@ -185,6 +149,7 @@ class OllamaClient:
 
     One `requests.Session` with retries (refused connections and 502/503/504,
     exponential backoff, never 4xx) and a `(connect, read)` timeout on every call.
+    A `user:password@` in the host is sent as HTTP basic auth and never shown.
     `timeout` is that pair, or one number of seconds for both (the connect timeout
     stays at most DEFAULT_CONNECT_TIMEOUT); by default `RAGKIT_TIMEOUT`, else 300 s.
     """
@@ -198,13 +163,15 @@ class OllamaClient:
         backoff: float = DEFAULT_BACKOFF,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        self.base_url = resolve_host(host)
+        self.host = parse_host(host)
+        self.base_url = self.host.url
         self.timeout = _timeouts(timeout)
         # A local server is talked to directly, never through HTTP(S)_PROXY, as Ollama's
         # own clients do: a proxy would otherwise receive every document's text.
         self._proxies = _DIRECT if _is_loopback(self.base_url) else None
         self.batch_size = batch_size
         self.session = requests.Session()
+        self.session.auth = self.host.auth
         retry = Retry(
             total=retries,
             connect=retries,
@@ -224,7 +191,7 @@ class OllamaClient:
         self._present: set[str] = set()  # models `require_models` found pulled
 
     def __repr__(self) -> str:
-        return f"OllamaClient({self.base_url!r})"
+        return f"OllamaClient({self.host.shown!r})"
 
     def close(self) -> None:
         self.session.close()
@@ -396,6 +363,7 @@ class OllamaClient:
     ) -> Reply | Stream:
         """Send a chat/generate request; `key` names the field that carries the text."""
         model = payload["model"]
+        _check_options(extras.get("options"))
         payload["stream"] = stream
         payload.update(
             {k: (dict(v) if k == "options" else v) for k, v in extras.items() if v is not None}
@@ -461,6 +429,10 @@ class OllamaClient:
         if model and _says_model_missing(message):
             return ModelNotFound(model, self.base_url)
         status, url = response.status_code, self.base_url
+        if status == 401:  # e.g. an authenticating proxy in front of Ollama
+            return OllamaError(
+                message or response.reason, status=status, url=url, hint=self._auth_hint()
+            )
         if model and "does not support" in message:  # e.g. an embedding model asked to chat
             hint = (
                 f"'{model}' cannot do that: pick another model (answers: --model or "
@@ -468,6 +440,17 @@ class OllamaClient:
             )
             return OllamaError(message, status=status, url=url, hint=hint)
         return OllamaError(message or response.reason, status=status, url=url)
+
+    def _auth_hint(self) -> str:
+        if self.host.auth is None:
+            return (
+                f"Ollama at {self.base_url} wants a user name and password: set OLLAMA_HOST "
+                "(or --host) to http://USER:PASSWORD@HOST:PORT"
+            )
+        return (
+            "The user name or password in OLLAMA_HOST (or --host) was refused: check them, "
+            "and write @ : / in them as %40 %3A %2F"
+        )
 
     def _events(self, response: requests.Response, model: str | None) -> Iterator[dict[str, Any]]:
         """Parse an NDJSON stream; an `error` line or a broken connection raises."""
@@ -528,6 +511,17 @@ def _not_in_library(model: str, exc: OllamaError) -> OllamaError:
     )
 
 
+def _check_options(options: Mapping[str, Any] | None) -> None:
+    """Refuse NaN and infinite model options (temperature, top_p, ...) before sending."""
+    for name, value in (options or {}).items():
+        if isinstance(value, float | np.floating) and not math.isfinite(value):
+            raise ConfigError(
+                f"the model option {name} is {value}, not a finite number",
+                value=value,
+                hint=f"Give {name} a number, e.g. {name}=0.2, or leave it out",
+            )
+
+
 def _timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float]:
     """(connect, read) seconds from a pair, one number, or None (RAGKIT_TIMEOUT / default)."""
     if isinstance(timeout, tuple | list):
@@ -564,8 +558,10 @@ def _error_text(response: requests.Response) -> str:
     """Ollama's own error text: the `error` field of a JSON body, else the raw body."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip()[:200]
+    except ValueError:  # a proxy's HTML page: its title, on one line
+        text = response.text
+        title = _HTML_TITLE.search(text)
+        return " ".join((title.group(1) if title else text).split())[:200]
     if isinstance(body, dict) and "error" in body:
         return str(body["error"])
     return json.dumps(body)[:200]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import config
+from .config import MAX_K
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
@@ -335,6 +336,7 @@ class Retriever:
         When Ollama cannot be reached, a hybrid search gives the keyword matches, with
         `Hits.degraded` saying so; a vector search raises `OllamaUnavailable`."""
         query, k, mode = _check_query(query), _check_k(k), _check_mode(mode)
+        path = check_path_glob(path)
         if not meaningful_words(query):  # any chunk would match it as well as any other
             return Hits(query=query, note=NO_MEANINGFUL_WORDS)
         if mode == "keyword":
@@ -359,7 +361,7 @@ class Retriever:
 
     def search_vector(self, vector: Any, k: int = 5, *, path: str | None = None) -> Hits:
         """The `k` chunks nearest (by cosine) to a ready query vector."""
-        k = _check_k(k)
+        k, path = _check_k(k), check_path_glob(path)
         ids, matrix = self.vectors.load()
         if not ids.size:
             return Hits()
@@ -453,9 +455,35 @@ def _check_query(query: Any) -> str:
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ConfigError(f"k must be a whole number of at least 1, not {k!r}", value=k)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}", value=k)
     return int(k)
+
+
+def check_path_glob(path: Any) -> str | None:
+    """A `path` glob SQLite can match: None, or text that is valid UTF-8. (A non-UTF-8
+    command line gives lone surrogates; no indexed path holds such bytes.)"""
+    if path is None:
+        return None
+    if not isinstance(path, str):
+        raise ConfigError(f"the path pattern must be text, not {path!r}", value=path)
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"the path pattern {_as_bytes(path)!r} is not valid UTF-8",
+            value=path,
+            hint="Indexed paths are UTF-8: write the pattern in UTF-8, or use ? or * there",
+        ) from None
+    return path
+
+
+def _as_bytes(text: str) -> bytes:
+    """The bytes a command line gave (undecodable ones as lone surrogates), for messages."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _check_mode(mode: Any) -> str:

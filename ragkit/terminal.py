@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from decimal import Decimal
 from typing import Self, TextIO
 
 from .errors import ConfigError
@@ -19,7 +20,10 @@ _UNITS = {
     "mb": 1024**2,
     "g": 1024**3,
     "gb": 1024**3,
+    "t": 1024**4,
+    "tb": 1024**4,
 }
+MAX_SIZE = 1024**4  # 1TB: far more than one document ragkit can hold in memory
 
 # What a document or file name must not send to a terminal raw: C0 controls but tab and
 # newline, DEL, C1 (U+009B alone is CSI), the line and paragraph separators, bidi
@@ -47,14 +51,28 @@ def _visible(match: re.Match[str]) -> str:
 
 
 def parse_size(text: str | int) -> int:
-    """`"50MB"` -> 52428800. Accepts B, KB, MB, GB (powers of 1024), any case."""
-    if isinstance(text, int):
-        return text
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise ConfigError(f"not a size: {text!r}", value=text, hint="Use e.g. 500KB, 20MB or 1GB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    """`"50MB"` -> 52428800. Accepts B, KB, MB, GB, TB (powers of 1024), any case,
+    up to MAX_SIZE (larger numbers overflow a read long before they mean anything)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        size = text
+    else:
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+        unit = match.group(2).lower() if match else None
+        if not match or unit not in _UNITS:
+            raise ConfigError(
+                f"not a size: {text!r}", value=text, hint="Use e.g. 500KB, 20MB or 1GB"
+            )
+        number = match.group(1)
+        huge = len(number.partition(".")[0].lstrip("0")) > 15  # more than 1TB in any unit
+        size = MAX_SIZE + 1 if huge else int(Decimal(number) * _UNITS[unit])
+    if not 0 <= size <= MAX_SIZE:
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:30] + "…"
+        raise ConfigError(
+            f"the size {shown} is {'negative' if size < 0 else 'over the 1TB limit'}",
+            value=text,
+            hint="Use e.g. 500KB, 20MB or 1GB",
+        )
+    return size
 
 
 def human_bytes(size: float) -> str:

@@ -4,7 +4,8 @@ ragkit's tests and benchmarks talk to this instead of Ollama. It serves
 `/api/{version,tags,show,embed,embeddings,chat,generate,pull,ps,delete}` with
 Ollama's bodies, status codes and error messages (Gin's text 404/405 included),
 streams NDJSON with chunked transfer encoding, and can misbehave on demand
-(`fail_next`, `drop_next_stream`, `hang_next`, ...). Embeddings carry meaning
+(`fail_next`, `drop_next_stream`, `hang_next`, ...) or want basic auth, like a
+proxy in front of Ollama (`require_auth`). Embeddings carry meaning
 (`fake_embedding`) and chat replies quote the best-matching numbered source.
 
     with FakeOllama() as fake:          # or the `fake_ollama` pytest fixture
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from tests.fake_ollama_auth import BasicAuth
 from tests.fake_ollama_faults import Faults
 from tests.fake_ollama_http import (
     GIN_TEXT,
@@ -117,7 +119,7 @@ def _inputs(value: Any) -> list[str] | None:
     return None
 
 
-class FakeOllama(Faults, Pacing):
+class FakeOllama(Faults, Pacing, BasicAuth):
     """A fake Ollama server on a loopback port; see the module docstring."""
 
     def __init__(
@@ -209,6 +211,7 @@ class FakeOllama(Faults, Pacing):
         self.piece_words: int = s.piece_words
         self._clear_faults()
         self._clear_pacing()
+        self._clear_auth()
         self._models: dict[str, ModelInfo] = {}
         for name in self._initial_models:
             self.add_model(name)

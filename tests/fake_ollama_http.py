@@ -72,6 +72,7 @@ class App(Protocol):
 
     def respond(self, method: str, target: str, raw: bytes) -> Reply | Stream: ...
     def take_stream_fault(self) -> StreamFault | None: ...
+    def refuse(self, headers: Any) -> Reply | None: ...
     def track(self, conn: socket.socket, *, add: bool) -> None: ...
 
 
@@ -184,7 +185,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         try:
-            result = self.app.respond(self.command, self.path, self._read_body())
+            raw = self._read_body()
+            result = self.app.refuse(self.headers) or self.app.respond(self.command, self.path, raw)
             if isinstance(result, Stream):
                 self._send_stream(result)
             else:

@@ -6,9 +6,13 @@ import math
 import socket
 import sys
 import time
+from urllib.parse import quote, urlsplit
 
 import numpy as np
 import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ragkit.errors import (
     BadResponse,
@@ -18,7 +22,7 @@ from ragkit.errors import (
     OllamaUnavailable,
     RagkitError,
 )
-from ragkit.ollama import OllamaClient, Reply, Stream, resolve_host, same_model
+from ragkit.ollama import OllamaClient, Reply, Stream, parse_host, resolve_host, same_model
 
 EMBED = "nomic-embed-text"
 CHAT = "llama3.2"
@@ -70,6 +74,97 @@ def test_resolve_host_rejects_nonsense_with_a_hint(bad):
         resolve_host(bad)
     assert bad in str(info.value)
     assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://[::1",
+        "[::1",
+        "[::1]x",
+        "[1.2.3.4]:80",
+        "1:2:3",
+        "http://a b:80",
+        "host\x1b]0;owned\x07",
+        "host?x=1",
+        "host#top",
+        "host:0",
+        "ex!ample.org",
+        "\u2044.org",  # a fraction slash: no IDNA label
+        "\udcff.org",  # an undecodable byte of a non-UTF-8 environment
+    ],
+)
+def test_resolve_host_refuses_malformed_hosts_naming_the_setting(bad):
+    with pytest.raises(ConfigError) as info:
+        resolve_host(bad)
+    assert "OLLAMA_HOST" in str(info.value) and info.value.hint
+    assert "\x1b" not in str(info.value) and "\x07" not in str(info.value)
+
+
+def test_credentials_in_the_host_are_decoded_for_basic_auth_and_never_shown():
+    host = parse_host("http://ann%40example:p%3Ass%2Fw%C3%B6rd@10.0.0.5:8080/ollama/")
+    assert host.url == "http://10.0.0.5:8080/ollama"
+    assert host.auth == (b"ann@example", "p:ss/wörd".encode())
+    assert host.shown == "http://ann%40example:***@10.0.0.5:8080/ollama"
+    client = OllamaClient("ann:Zs3cret@[::1]:9")
+    assert client.base_url == "http://[::1]:9" and client.session.auth == (b"ann", b"Zs3cret")
+    assert "Zs3cret" not in repr(client) + repr(client.host) + client.host.shown
+    assert repr(client) == "OllamaClient('http://ann:***@[::1]:9')"
+    assert parse_host("TOKEN123@host").shown == "http://***@host:11434"  # a token as user
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "http://ann:Zs3cret@[::1",
+        "ann:Zs3cret@host:99999",
+        "ftp://ann:Zs3cret@host",
+        "ann:Zs3/cret@h",
+        "ann:Zs3://cret@h",
+    ],
+)
+def test_a_malformed_host_with_credentials_never_shows_the_password(bad):
+    with pytest.raises(ConfigError) as info:
+        resolve_host(bad)
+    assert "Zs3" not in str(info.value) and "Zs3" not in repr(info.value.value)
+    assert "ann:***@" in str(info.value)
+
+
+_HOST_PIECES = st.sampled_from(
+    ["http://", "https://", "ftp://", "[", "]", ":", "::1", "@", "/", "%", "%41", "127.0.0.1"]
+    + ["0.0.0.0", "host", "Ex.ORG", "_", "-", "0", "11434", "65536", " ", "?", "#", "\x00"]
+    + ["\t", "\n", "ä", "\u2044", "\udcff", "xn--", ".", "user:pw@"]
+)
+HOST_TEXT = st.lists(_HOST_PIECES | st.text(max_size=4), max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(HOST_TEXT | st.text())
+def test_any_host_text_gives_a_usable_url_or_a_config_error(text):
+    try:
+        url = resolve_host(text)
+    except ConfigError as exc:
+        assert exc.hint
+        return
+    parts = urlsplit(url)
+    assert parts.scheme in ("http", "https") and parts.hostname
+    assert 0 < parts.port < 65536 and "@" not in parts.netloc
+    requests.Request("GET", url + "/api/version").prepare()  # requests can send to it
+
+
+@settings(max_examples=200, deadline=None)
+@given(user=st.text(), password=st.text(), tail=HOST_TEXT)
+def test_any_password_is_sent_decoded_and_never_shown(user, password, tail):
+    secret = "Zq7" + password
+    written = f"http://{quote(user, safe='')}:{quote(secret, safe='')}@{tail}"
+    try:
+        host = parse_host(written)
+    except ConfigError as exc:
+        assert "Zq7" not in str(exc) + repr(exc.value)
+        return
+    if "@" not in tail:  # else the last `@` ends the user part, as in Go's url.Parse
+        assert host.auth == (user.encode(), secret.encode())
+    assert "Zq7" not in host.url + host.shown + repr(host) + repr(OllamaClient(written))
 
 
 def test_same_model_ignores_latest_tag():

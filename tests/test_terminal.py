@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ragkit.errors import ConfigError
 from ragkit.ingest import Progress
-from ragkit.terminal import ProgressLine, bar, human_bytes, parse_size, printable
+from ragkit.terminal import MAX_SIZE, ProgressLine, bar, human_bytes, parse_size, printable
 
 ATTACKS = ["\x1b]0;pwned\x07", "\x1b[2J", "\x1b[31m", "\x9b2J", "\x1b]8;;x\x1b\\", "\u202e", "\r"]
 # Any character a terminal could act on (C0 but tab and newline, DEL, C1) or that
@@ -34,11 +34,25 @@ def test_parse_size(text, size):
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("bad", ["lots", "10 parsecs", "", "-5MB"])
+@pytest.mark.parametrize("bad", ["lots", "10 parsecs", "", "-5MB", "inf", "nan", "1e999", "٣MB"])
 def test_parse_size_refuses_nonsense_with_an_example(bad):
     with pytest.raises(ConfigError) as info:
         parse_size(bad)
     assert "500KB" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "bad", ["99999999999999999999999999GB", "9" * 400, "1.5TB", "1025gb", 10**30, 2**63, -1]
+)
+def test_parse_size_refuses_absurd_sizes_naming_the_limit(bad):
+    """Sizes a read could not even be asked for (OverflowError) never get that far."""
+    with pytest.raises(ConfigError, match="1TB limit|negative") as info:
+        parse_size(bad)
+    assert "500KB" in str(info.value) and len(str(info.value)) < 120
+
+
+def test_parse_size_accepts_up_to_one_terabyte():
+    assert parse_size("1TB") == parse_size("1024 GB") == parse_size(MAX_SIZE) == 1024**4
 
 
 def test_human_bytes():
