@@ -219,17 +219,17 @@ class _VisibleTextParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self._out: list[str] = []
         self._pending_breaks = 0  # newlines owed before the next visible text
-        self._skipping: list[str] = []  # open invisible elements
+        self._skipping = _OpenElements()  # open invisible elements
         self._pre_depth = 0
         self._title: list[str] | None = None  # collecting while inside <title>
         self._title_text: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "body" and "head" in self._skipping:
-            self._skipping.remove("head")  # <head> left unclosed
+            self._skipping.close("head")  # <head> left unclosed
         if tag in _SKIP_TAGS:
-            self._skipping.append(tag)
-        elif tag == "title" and self._title_text is None and self._skipping in ([], ["head"]):
+            self._skipping.open(tag)
+        elif tag == "title" and self._title_text is None and self._skipping.at_most("head"):
             self._title = []
         elif tag == "br":
             self._pending_breaks = min(self._pending_breaks + 1, 2)
@@ -240,7 +240,7 @@ class _VisibleTextParser(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._skipping:
-            del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
+            self._skipping.close(tag)
         elif tag == "title" and self._title is not None:
             self._title_text = _WHITESPACE.sub(" ", "".join(self._title)).strip()
             self._title = None
@@ -290,6 +290,42 @@ class _VisibleTextParser(HTMLParser):
 
     def title(self) -> str | None:
         return self._title_text or None
+
+
+class _OpenElements:
+    """A stack of open elements with a count per tag, so that testing whether a tag is
+    open and closing it cost time linear in the elements closed, never a scan of the
+    stack (100k nested `<svg>` would be quadratic). `steps` counts elements pushed and
+    popped: the whole work, bounded by twice the start tags seen."""
+
+    def __init__(self) -> None:
+        self._stack: list[str] = []
+        self._open: dict[str, int] = {}
+        self.steps = 0
+
+    def __contains__(self, tag: str) -> bool:
+        return self._open.get(tag, 0) > 0
+
+    def __bool__(self) -> bool:
+        return bool(self._stack)
+
+    def at_most(self, tag: str) -> bool:
+        """True if nothing is open, or only `tag`."""
+        return not self._stack or (len(self._stack) == 1 and self._stack[0] == tag)
+
+    def open(self, tag: str) -> None:
+        self._stack.append(tag)
+        self._open[tag] = self._open.get(tag, 0) + 1
+        self.steps += 1
+
+    def close(self, tag: str) -> None:
+        """Close the innermost open `tag` and everything opened inside it."""
+        while tag in self:
+            popped = self._stack.pop()
+            self._open[popped] -= 1
+            self.steps += 1
+            if popped == tag:
+                return
 
 
 # ---------------------------------------------------------------- PDF

@@ -14,6 +14,7 @@ from ragkit.errors import DocumentError
 from ragkit.readers import (
     DEFAULT_EXTENSIONS,
     Document,
+    _VisibleTextParser,
     document_type,
     html_to_text,
     read_document,
@@ -175,6 +176,28 @@ def test_html_visible_text_only_with_block_breaks(tmp_path):
 def test_html_unclosed_head_and_no_title():
     text, title = html_to_text("<html><head><meta x=1><body><p>Hello <i>you</i></p>")
     assert (text, title) == ("Hello you", None)
+
+
+def _parse_counting(html: str) -> tuple[str, int]:
+    parser = _VisibleTextParser()
+    parser.feed(html)
+    parser.close()
+    return parser.text(), parser._skipping.steps
+
+
+def test_deeply_nested_invisible_tags_parse_in_linear_work():
+    depth = 200_000  # was quadratic: a copy of the open-tag stack per end tag
+    text, steps = _parse_counting("<p>before" + "<svg>" * depth + "x" + "</svg>" * depth + "after")
+    assert text == "beforeafter"
+    assert steps <= 2 * depth  # each element pushed once and popped once
+
+
+def test_unclosed_heads_and_stray_end_tags_cost_no_scan_of_the_stack():
+    depth = 50_000
+    html = "<svg>" * depth + "<head><body>" * depth + "</script>" * depth + "</svg>" * depth
+    text, steps = _parse_counting(html + "<p>seen")
+    assert text == "seen"
+    assert steps <= 4 * depth
 
 
 # ---------------------------------------------------------------- PDF
