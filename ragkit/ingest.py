@@ -18,7 +18,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from .discovery import absolute, discover_files
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
-from .readers import Document, read_document
+from .readers import Document, read_bytes, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
 
@@ -242,10 +241,8 @@ class _Run:
             return self._failed(path, "its name is not valid UTF-8; rename the file to index it")
         try:
             stat = path.stat()
-            too_big = self.ing.max_file_size is not None and stat.st_size > self.ing.max_file_size
-            if too_big or not S_ISREG(stat.st_mode):  # hashing a FIFO would block for ever
-                read_document(path, max_bytes=self.ing.max_file_size)  # raises, saying why
-            digest = _file_hash(path)
+            data = read_bytes(path, self.ing.max_file_size)  # refuses FIFOs and big files
+            digest = _file_hash(data)  # of the very bytes parsed below: no race with a writer
             previous = self.known.get(str(path))
             if previous is not None and previous.hash == digest:
                 if previous.mtime != stat.st_mtime or previous.size != stat.st_size:
@@ -254,7 +251,7 @@ class _Run:
                     )
                 self.summary.unchanged += 1
                 return self._settled(path)
-            document = read_document(path, max_bytes=self.ing.max_file_size)
+            document = read_document(path, data=data)
         except DocumentError as exc:  # the reason and its fix: "PDF is encrypted. decrypt it..."
             return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
         except OSError as exc:
@@ -360,9 +357,8 @@ def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -
     )
 
 
-def _file_hash(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _is_utf8(text: str) -> bool:

@@ -80,15 +80,20 @@ def document_type(path: Path | str) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def read_document(path: Path | str, *, max_bytes: int | None = None) -> Document:
+def read_document(
+    path: Path | str, *, max_bytes: int | None = None, data: bytes | None = None
+) -> Document:
     """Read one file into a `Document`; raise `DocumentError` saying why not.
 
     An empty file gives a Document with `text == ""` (the caller decides what
     to do with it). Files over `max_bytes` are refused before being read.
+    Given `data` (the file's bytes from `read_bytes`), the file is not read
+    again: a caller that hashed those bytes stores the hash of what was parsed.
     """
     path = Path(path).expanduser().resolve()
     kind = document_type(path)
-    data = _read_bytes(path, max_bytes)
+    if data is None:
+        data = read_bytes(path, max_bytes)
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
@@ -103,8 +108,9 @@ def read_document(path: Path | str, *, max_bytes: int | None = None) -> Document
     return Document(path, text, kind, title, None)
 
 
-def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
-    """The file's bytes, after checking it is a regular file within the limit."""
+def read_bytes(path: Path, max_bytes: int | None) -> bytes:
+    """The file's bytes, read once, after checking it is a regular file within the
+    limit; raise `DocumentError` saying why not."""
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
