@@ -155,6 +155,9 @@ def index(
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
+    from .discovery import check_paths
+
+    check_paths(paths)  # a missing folder (or mount) is an error before the index is touched
     with Store(config.db_path(db)) as store:
         ingester = Ingester(
             store,

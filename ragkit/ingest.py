@@ -125,7 +125,7 @@ class Ingester:
         """Bring the index in step with `paths` (files or folders); see `IngestSummary`."""
         started = time.perf_counter()
         roots = [absolute(Path(p)) for p in paths]
-        files = list(discover_files(roots, include=include, exclude=exclude))
+        files, unreadable = _discover(roots, include, exclude, refuse_unreadable=reembed)
         self._check_chunking(reembed)
         self._check_model(reembed)
         if reembed:  # the whole index is rebuilt, not only what `paths` hold
@@ -135,9 +135,10 @@ class Ingester:
             if reembed:  # all or nothing: a failure keeps the old index
                 self.store.clear()
             run = _Run(self, len(files), on_progress)
+            _report_unreadable(run, unreadable)
             run.index_files(files)
             if prune:
-                run.summary.removed = self._prune(roots, files, run)
+                run.summary.removed = self._prune(roots, files, run, list(unreadable))
         run.summary.removed += len(before - {str(f) for f in files})  # gone in a rebuild
         if run.summary.new or run.summary.changed or run.summary.removed:
             VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
@@ -188,14 +189,19 @@ class Ingester:
         present = {str(f) for f in files}
         return [Path(p) for p in self.store.documents() if p not in present and os.path.isfile(p)]
 
-    def _prune(self, roots: list[Path], files: list[Path], run: _Run) -> int:
+    def _prune(
+        self, roots: list[Path], files: list[Path], run: _Run, unreadable: list[Path]
+    ) -> int:
         """Remove documents under `roots` that were indexed when the run started and are no
-        longer there (not ones another process added meanwhile)."""
+        longer there (not ones another process added meanwhile, nor any under a folder
+        that could not be listed: unreadable is not gone)."""
         present = {str(f) for f in files} | run.failed_paths
         gone = [
             path
             for path in run.known
-            if path not in present and any(_is_under(Path(path), root) for root in roots)
+            if path not in present
+            and any(_is_under(Path(path), root) for root in roots)
+            and not any(_is_under(Path(path), folder) for folder in unreadable)
         ]
         return self.store.delete_documents(gone) if gone else 0
 
@@ -343,6 +349,39 @@ class _Run:
             self.on_progress(
                 Progress(self.files_done, self.total, self.summary.chunks_added, str(path))
             )
+
+
+def _discover(
+    roots: list[Path],
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    *,
+    refuse_unreadable: bool,
+) -> tuple[list[Path], dict[Path, str]]:
+    """The files under `roots`, and the folders that could not be listed (with why).
+    A rebuild refuses to start over unreadable folders: it would drop what they hold."""
+    unreadable: dict[Path, str] = {}
+    found = discover_files(
+        roots, include=include, exclude=exclude, on_unreadable=unreadable.__setitem__
+    )
+    files = list(found)
+    if refuse_unreadable and unreadable:
+        folder, why = next(iter(unreadable.items()))
+        raise ConfigError(
+            f"cannot rebuild: the folder {str(folder)!r} cannot be read ({why})",
+            value=folder,
+            hint="Give yourself read and execute permission on it, then run again",
+        )
+    return files, unreadable
+
+
+def _report_unreadable(run: _Run, unreadable: dict[Path, str]) -> None:
+    """Count each folder that could not be listed as failed (the run exits 3)."""
+    for folder, why in unreadable.items():
+        reason = f"cannot read this folder ({why}); what was indexed under it is kept"
+        fix = "Give yourself read and execute permission on it, or --exclude it"
+        run.summary.failed.append((str(folder), f"{reason}. {fix}"))
+        run.failed_paths.add(str(folder))
 
 
 def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -> NewDocument:
