@@ -27,7 +27,7 @@ from .discovery import absolute, discover_files
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
-from .readers import Document, read_bytes, read_document
+from .readers import DEFAULT_MAX_READ_SECONDS, Document, read_bytes, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
 
@@ -99,6 +99,7 @@ class Ingester:
         chunk_size: int | None = None,
         overlap: int | None = None,
         max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        max_read_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
         batch_size: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
@@ -109,6 +110,7 @@ class Ingester:
         self.chunk_size, self.overlap = self._chunking(chunk_size, overlap)
         self._chunking_asked = chunk_size is not None or overlap is not None
         self.max_file_size = max_file_size
+        self.max_read_seconds = max_read_seconds  # per file; a PDF stops between text runs
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
 
@@ -257,7 +259,12 @@ class _Run:
                     )
                 self.summary.unchanged += 1
                 return self._settled(path)
-            document = read_document(path, data=data)
+            document = read_document(
+                path,
+                data=data,
+                max_bytes=self.ing.max_file_size,  # also bounds the text a PDF may yield
+                max_seconds=self.ing.max_read_seconds,
+            )
         except DocumentError as exc:  # the reason and its fix: "PDF is encrypted. decrypt it..."
             return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
         except OSError as exc:

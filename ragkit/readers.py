@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,12 @@ DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
 """Extensions (lower-case, with the dot) indexed when walking a folder."""
 
 BINARY_SNIFF_BYTES = 8192
+DEFAULT_MAX_READ_SECONDS = 120.0
+"""Time one file may take to extract (checked between PDF pages and text runs)."""
+PDF_CHARS_PER_BYTE = 20
+"""Text a PDF may yield per byte of file: real ones give a few, a shared-stream bomb
+thousands. Any PDF may yield `PDF_MIN_CHARS`, and never more than `max_bytes`."""
+PDF_MIN_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,11 @@ def document_type(path: Path | str) -> str:
 
 
 def read_document(
-    path: Path | str, *, max_bytes: int | None = None, data: bytes | None = None
+    path: Path | str,
+    *,
+    max_bytes: int | None = None,
+    data: bytes | None = None,
+    max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
 ) -> Document:
     """Read one file into a `Document`; raise `DocumentError` saying why not.
 
@@ -89,6 +100,8 @@ def read_document(
     to do with it). Files over `max_bytes` are refused before being read.
     Given `data` (the file's bytes from `read_bytes`), the file is not read
     again: a caller that hashed those bytes stores the hash of what was parsed.
+    A PDF stops being extracted, with a `DocumentError`, once its text passes
+    `max_bytes` or `PDF_CHARS_PER_BYTE` times its size, or after `max_seconds`.
     """
     path = Path(path).expanduser().resolve()
     kind = document_type(path)
@@ -97,7 +110,8 @@ def read_document(
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
-        text, page_starts, title = _read_pdf(path, data)
+        budget = _TextBudget.for_pdf(path, len(data), max_bytes, max_seconds)
+        text, page_starts, title = _read_pdf(path, data, budget)
         return Document(path, text, kind, title, page_starts)
     text = _normalize_newlines(_decode_text(path, data))
     if kind == "html":
@@ -369,12 +383,74 @@ class _PypdfSilencer:
 _quiet_pypdf = _PypdfSilencer()
 
 
-def _read_pdf(path: Path, data: bytes) -> tuple[str, tuple[int, ...], str | None]:
+class _TextBudget:
+    """How much text one file may yield, and for how long; raises `DocumentError` as
+    soon as either runs out, so a decompression bomb costs at most part of a page."""
+
+    def __init__(
+        self, path: Path, max_chars: int, over: DocumentError, max_seconds: float | None
+    ) -> None:
+        self.path, self.max_chars, self.over = path, max_chars, over
+        self.max_seconds = max_seconds
+        self.started = time.monotonic()
+        self.used = 0  # characters of the pages done
+        self.page_used = 0  # characters seen so far in the page being extracted
+        self.where = ""  # "page 3 of 40", for the message
+
+    @classmethod
+    def for_pdf(
+        cls, path: Path, size: int, max_bytes: int | None, max_seconds: float | None
+    ) -> _TextBudget:
+        """Text up to `max_bytes`, and up to `PDF_CHARS_PER_BYTE` per byte of the file."""
+        by_size = max(size * PDF_CHARS_PER_BYTE, PDF_MIN_CHARS)
+        if max_bytes is not None and max_bytes < by_size:
+            over = DocumentError(
+                path,
+                f"PDF text passes the {human_bytes(max_bytes)} limit",
+                hint="raise --max-file-size or --exclude it",
+            )
+            return cls(path, max_bytes, over, max_seconds)
+        over = DocumentError(
+            path,
+            f"PDF text passes {by_size:,} characters, far more than a {human_bytes(size)}"
+            " PDF holds (a decompression bomb?)",
+            hint="--exclude it",
+        )
+        return cls(path, by_size, over, max_seconds)
+
+    def start_page(self, number: int, pages: int) -> None:
+        self.where, self.page_used = f"page {number} of {pages}", 0
+        self.check()
+
+    def visit(self, text: str, *_: object) -> None:
+        """pypdf's `visitor_text`: called for each run of text while a page is extracted."""
+        self.page_used += len(text)
+        self.check()
+
+    def end_page(self, text: str) -> None:
+        self.used, self.page_used = self.used + len(text), 0
+        self.check()
+
+    def check(self) -> None:
+        if self.used + self.page_used > self.max_chars:
+            reason = f"{self.over.reason} (stopped at {self.where})"
+            raise DocumentError(self.path, reason, hint=self.over.hint)
+        if self.max_seconds is not None and time.monotonic() - self.started >= self.max_seconds:
+            raise DocumentError(
+                self.path,
+                f"text extraction took over {self.max_seconds:g}s (stopped at {self.where})",
+                hint="--exclude it, or convert it to text first (e.g. with pdftotext)",
+            )
+
+
+def _read_pdf(
+    path: Path, data: bytes, budget: _TextBudget
+) -> tuple[str, tuple[int, ...], str | None]:
     """Text of every page joined by blank lines, where each page starts, and the title."""
     with _quiet_pypdf():
         reader = _open_pdf(path, data)
         title = _pdf_title(reader)
-        page_texts = _pdf_page_texts(path, reader)
+        page_texts = _pdf_page_texts(path, reader, budget)
     if not any(text.strip() for text in page_texts):
         raise DocumentError(
             path,
@@ -419,20 +495,25 @@ def _pdf_title(reader: PdfReader) -> str | None:
     return (str(title).strip() or None) if title else None
 
 
-def _pdf_page_texts(path: Path, reader: PdfReader) -> list[str]:
-    """Extract page by page; a broken page is empty, an all-broken file is an error."""
+def _pdf_page_texts(path: Path, reader: PdfReader, budget: _TextBudget) -> list[str]:
+    """Extract page by page within `budget`; a broken page is empty, an all-broken
+    file is an error."""
     try:
         pages = list(reader.pages)
     except Exception as exc:
         raise DocumentError(path, f"not a readable PDF ({_describe(exc)})") from exc
     texts: list[str] = []
     first_error: Exception | None = None
-    for page in pages:
+    for number, page in enumerate(pages, 1):
+        budget.start_page(number, len(pages))
         try:
-            texts.append(_normalize_newlines(page.extract_text() or "").strip())
+            text = page.extract_text(visitor_text=budget.visit) or ""
+        except DocumentError:
+            raise  # the budget ran out
         except Exception as exc:
-            first_error = first_error or exc
-            texts.append("")
+            first_error, text = first_error or exc, ""
+        texts.append(_normalize_newlines(text).strip())
+        budget.end_page(texts[-1])
     if first_error is not None and not any(texts):
         raise DocumentError(path, f"not a readable PDF ({_describe(first_error)})") from first_error
     return texts

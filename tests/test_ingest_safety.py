@@ -17,6 +17,7 @@ import pytest
 
 from ragkit.ingest import Ingester
 from tests.index_checks import chunk_set, ragkit_command, ragkit_env, run_ragkit
+from tests.pdfmaker import make_pdf, make_shared_stream_pdf
 
 
 def _stored(db: Path, path: Path) -> tuple[str, str]:
@@ -191,3 +192,31 @@ def test_discovery_reports_unreadable_folders_and_logs_their_names_escaped(tmp_p
     assert first == f"['b.txt'] [({hostile.name!r}, 'Permission denied')]"
     assert second == "['b.txt']"
     assert repr(str(hostile)) in result.stderr and "\x1b" not in result.stderr
+
+
+# ---------------------------------------------------------------- hostile files
+
+
+def test_a_pdf_bomb_is_reported_and_the_run_goes_on(tmp_path, store, client, fake_ollama):
+    root = tmp_path / "docs"
+    root.mkdir()
+    make_shared_stream_pdf(root / "bomb.pdf", n_pages=40, stream_bytes=1_000_000)
+    (root / "fine.txt").write_text("an ordinary note about a lighthouse keeper")
+    summary = Ingester(store, client).run([root])
+    assert summary.new == 1 and summary.chunks_added == 1  # the bomb made no chunks
+    ((path, reason),) = summary.failed
+    assert path == str(root / "bomb.pdf")
+    assert "decompression bomb" in reason and "page 1 of 40" in reason
+    assert reason.endswith(". --exclude it")
+    assert fake_ollama.count("/api/embed") == 1
+
+
+def test_the_per_file_time_budget_reaches_the_reader(tmp_path, store, client):
+    root = tmp_path / "docs"
+    root.mkdir()
+    make_pdf(root / "paper.pdf", ["a page about tides"])
+    summary = Ingester(store, client, max_read_seconds=0).run([root])
+    assert [reason.split(" (")[0] for _, reason in summary.failed] == [
+        "text extraction took over 0s"
+    ]
+    assert Ingester(store, client).run([root]).new == 1
