@@ -207,6 +207,48 @@ def test_unclosed_heads_and_stray_end_tags_cost_no_scan_of_the_stack():
     assert steps <= 4 * depth
 
 
+class _ScanCountingParser(_VisibleTextParser):
+    """Counts the characters Python's parser scans for constructs it cannot finish:
+    each such attempt searches to the end of the input, then moves on a character."""
+
+    rescanned = 0
+
+    def _counted(self, parse, i):
+        end = parse(i)
+        if end < 0:
+            self.rescanned += len(self.rawdata) - i
+        return end
+
+    def parse_starttag(self, i):
+        return self._counted(super().parse_starttag, i)
+
+    def parse_endtag(self, i):
+        return self._counted(super().parse_endtag, i)
+
+    def parse_comment(self, i, report=True):
+        return self._counted(
+            lambda at: super(_ScanCountingParser, self).parse_comment(at, report), i
+        )
+
+    def parse_pi(self, i):
+        return self._counted(super().parse_pi, i)
+
+
+@pytest.mark.parametrize("piece", ["<a x", '<a b="', "<!--", "</", "<?"])
+def test_constructs_left_open_at_the_end_cost_linear_work(piece):
+    html = "<p>kept</p>" + piece * 20_000
+    parser = _ScanCountingParser()
+    parser.feed(html)
+    parser.close()
+    assert parser.text() == "kept"
+    assert parser.rescanned <= 2 * len(html)  # without the closer: ~n²/2, 10^9 characters
+
+
+def test_html_the_parser_cannot_handle_is_a_document_error(tmp_path):
+    with pytest.raises(DocumentError, match="not parseable HTML"):
+        read_document(write(tmp_path / "odd.html", "<p>text</p><![<![<!["))
+
+
 # ---------------------------------------------------------------- PDF
 
 
