@@ -5,7 +5,9 @@
 
 Folders are walked depth-first in a stable order, skipping hidden names and
 junk folders; folder symlinks are not followed unless asked, so symlink loops
-cannot hang a walk. This module never opens a file's contents.
+cannot hang a walk. A folder that cannot be listed is reported to `on_unreadable`,
+so that a caller can tell "unreadable" from "gone" (and not prune what it held).
+This module never opens a file's contents.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ragkit.errors import ConfigError
@@ -27,6 +29,9 @@ JUNK_DIRS: frozenset[str] = frozenset(
 )  # fmt: skip
 """Folder names never walked into (hidden names are skipped as well)."""
 
+OnUnreadable = Callable[[Path, str], None]
+"""Told of each folder that could not be listed: its path and the reason."""
+
 
 def discover_files(
     paths: Iterable[Path | str] | Path | str,
@@ -34,6 +39,7 @@ def discover_files(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     follow_symlinks: bool = False,
+    on_unreadable: OnUnreadable | None = None,
 ) -> Iterator[Path]:
     """Yield the documents under `paths`: absolute, each file once.
 
@@ -49,14 +55,20 @@ def discover_files(
     case-insensitive and tried against the path relative to the folder and
     against the bare name (`*.md`, `drafts`, `docs/old/*`, `**/*.txt`).
     Symlinked folders are not entered unless `follow_symlinks` is true.
+    A folder that cannot be listed (permissions, I/O error) is passed to
+    `on_unreadable` with the reason, else logged; its files are not yielded.
     Raises `ConfigError` if a path does not exist.
     """
-    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    roots = [_check_exists(Path(root).expanduser()) for root in roots]
+    roots = check_paths(paths)
     rules = _Rules(include, exclude)
+    unreadable = on_unreadable or _log_unreadable
     seen: set[Path] = set()
     for root in roots:
-        found = _walk(absolute(root), rules, follow_symlinks) if root.is_dir() else [absolute(root)]
+        found = (
+            _walk(absolute(root), rules, follow_symlinks, unreadable)
+            if root.is_dir()
+            else [absolute(root)]
+        )
         for path in found:
             key = path.resolve()
             if key not in seen:
@@ -81,11 +93,11 @@ def absolute(path: Path | str) -> Path:
         ) from exc
 
 
-def check_paths(paths: Iterable[Path | str]) -> None:
-    """`ConfigError` for the first named path that does not exist. Callers check before
-    they create an index, so a mistyped folder leaves no empty database behind."""
-    for path in paths:
-        _check_exists(Path(path).expanduser())
+def check_paths(paths: Iterable[Path | str] | Path | str) -> list[Path]:
+    """The named paths, `~` expanded; `ConfigError` for the first that does not exist
+    (a mistyped folder, or a mount that is not there today: never "all gone")."""
+    roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return [_check_exists(Path(root).expanduser()) for root in roots]
 
 
 def _check_exists(path: Path) -> Path:
@@ -136,7 +148,9 @@ def _matches(globs: list[str], rel: str, name: str) -> bool:
     return False
 
 
-def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
+def _walk(
+    root: Path, rules: _Rules, follow_symlinks: bool, on_unreadable: OnUnreadable
+) -> Iterator[Path]:
     """Depth-first walk of `root` (resolved) yielding the files `rules` keep, by their
     path under `root`."""
     prefix = len(os.path.join(root, ""))
@@ -145,7 +159,7 @@ def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
     while stack:
         folder = stack.pop()
         subfolders = []
-        for entry in _sorted_entries(folder):
+        for entry in _sorted_entries(folder, on_unreadable):
             rel = entry.path[prefix:].replace(os.sep, "/")
             if entry.is_dir(follow_symlinks=follow_symlinks):
                 if rules.keep_dir(rel, entry.name) and (
@@ -158,13 +172,17 @@ def _walk(root: Path, rules: _Rules, follow_symlinks: bool) -> Iterator[Path]:
         stack.extend(reversed(subfolders))
 
 
-def _sorted_entries(folder: str) -> list[os.DirEntry]:
+def _sorted_entries(folder: str, on_unreadable: OnUnreadable) -> list[os.DirEntry]:
     try:
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as exc:
-        log.warning("skipping folder %s: %s", folder, exc.strerror or exc)
+        on_unreadable(Path(folder), exc.strerror or str(exc))
         return []
+
+
+def _log_unreadable(folder: Path, reason: str) -> None:
+    log.warning("skipping folder %r: %s", str(folder), reason)  # repr: a name is data
 
 
 def _dir_key(path: Path | str) -> tuple[int, int]:

@@ -18,7 +18,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from .discovery import absolute, discover_files
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
-from .readers import Document, read_document
+from .readers import DEFAULT_MAX_READ_SECONDS, Document, read_bytes, read_document
 from .runlock import exclusive_run
 from .store import DocumentInfo, NewDocument, Store
 from .terminal import parse_size
@@ -102,6 +101,7 @@ class Ingester:
         chunk_size: int | None = None,
         overlap: int | None = None,
         max_file_size: int | None = DEFAULT_MAX_FILE_SIZE,
+        max_read_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
         batch_size: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
@@ -112,6 +112,7 @@ class Ingester:
         self.chunk_size, self.overlap = self._chunking(chunk_size, overlap)
         self._chunking_asked = chunk_size is not None or overlap is not None
         self.max_file_size = None if max_file_size is None else parse_size(max_file_size)
+        self.max_read_seconds = max_read_seconds  # per file; a PDF stops between text runs
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
 
@@ -152,7 +153,7 @@ class Ingester:
     ) -> IngestSummary:
         started = time.perf_counter()
         roots = [absolute(Path(p)) for p in paths]
-        files = list(discover_files(roots, include=include, exclude=exclude))
+        files, unreadable = _discover(roots, include, exclude, refuse_unreadable=reembed)
         self._check_chunking(reembed)
         self._check_model(reembed)
         if reembed:  # the whole index is rebuilt, not only what `paths` hold
@@ -162,9 +163,10 @@ class Ingester:
             if reembed:  # all or nothing: a failure keeps the old index
                 self.store.clear()
             run = _Run(self, len(files), on_progress)
+            _report_unreadable(run, unreadable)
             run.index_files(files)
             if prune:
-                run.summary.removed = self._prune(roots, files, run)
+                run.summary.removed = self._prune(roots, files, run, list(unreadable))
         run.summary.removed += len(before - {str(f) for f in files})  # gone in a rebuild
         if run.summary.new or run.summary.changed or run.summary.removed:
             VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
@@ -217,14 +219,19 @@ class Ingester:
         present = {str(f) for f in files}
         return [Path(p) for p in self.store.documents() if p not in present and os.path.isfile(p)]
 
-    def _prune(self, roots: list[Path], files: list[Path], run: _Run) -> int:
+    def _prune(
+        self, roots: list[Path], files: list[Path], run: _Run, unreadable: list[Path]
+    ) -> int:
         """Remove documents under `roots` that were indexed when the run started and are no
-        longer there (not ones another process added meanwhile)."""
+        longer there (not ones another process added meanwhile, nor any under a folder
+        that could not be listed: unreadable is not gone)."""
         present = {str(f) for f in files} | run.failed_paths
         gone = [
             path
             for path in run.known
-            if path not in present and any(_is_under(Path(path), root) for root in roots)
+            if path not in present
+            and any(_is_under(Path(path), root) for root in roots)
+            and not any(_is_under(Path(path), folder) for folder in unreadable)
         ]
         return self.store.delete_documents(gone) if gone else 0
 
@@ -270,10 +277,8 @@ class _Run:
             return self._failed(path, "its name is not valid UTF-8; rename the file to index it")
         try:
             stat = path.stat()
-            too_big = self.ing.max_file_size is not None and stat.st_size > self.ing.max_file_size
-            if too_big or not S_ISREG(stat.st_mode):  # hashing a FIFO would block for ever
-                read_document(path, max_bytes=self.ing.max_file_size)  # raises, saying why
-            digest = _file_hash(path)
+            data = read_bytes(path, self.ing.max_file_size)  # refuses FIFOs and big files
+            digest = _file_hash(data)  # of the very bytes parsed below: no race with a writer
             previous = self.known.get(str(path))
             if previous is not None and previous.hash == digest:
                 if previous.mtime != stat.st_mtime or previous.size != stat.st_size:
@@ -282,7 +287,12 @@ class _Run:
                     )
                 self.summary.unchanged += 1
                 return self._settled(path)
-            document = read_document(path, max_bytes=self.ing.max_file_size)
+            document = read_document(
+                path,
+                data=data,
+                max_bytes=self.ing.max_file_size,  # also bounds the text a PDF may yield
+                max_seconds=self.ing.max_read_seconds,
+            )
         except DocumentError as exc:  # the reason and its fix: "PDF is encrypted. decrypt it..."
             return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
         except OSError as exc:
@@ -376,6 +386,39 @@ class _Run:
             )
 
 
+def _discover(
+    roots: list[Path],
+    include: Sequence[str] | None,
+    exclude: Sequence[str] | None,
+    *,
+    refuse_unreadable: bool,
+) -> tuple[list[Path], dict[Path, str]]:
+    """The files under `roots`, and the folders that could not be listed (with why).
+    A rebuild refuses to start over unreadable folders: it would drop what they hold."""
+    unreadable: dict[Path, str] = {}
+    found = discover_files(
+        roots, include=include, exclude=exclude, on_unreadable=unreadable.__setitem__
+    )
+    files = list(found)
+    if refuse_unreadable and unreadable:
+        folder, why = next(iter(unreadable.items()))
+        raise ConfigError(
+            f"cannot rebuild: the folder {str(folder)!r} cannot be read ({why})",
+            value=folder,
+            hint="Give yourself read and execute permission on it, then run again",
+        )
+    return files, unreadable
+
+
+def _report_unreadable(run: _Run, unreadable: dict[Path, str]) -> None:
+    """Count each folder that could not be listed as failed (the run exits 3)."""
+    for folder, why in unreadable.items():
+        reason = f"cannot read this folder ({why}); what was indexed under it is kept"
+        fix = "Give yourself read and execute permission on it, or --exclude it"
+        run.summary.failed.append((str(folder), f"{reason}. {fix}"))
+        run.failed_paths.add(str(folder))
+
+
 def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -> NewDocument:
     """The row for a file, under the path it was found at (a symlink keeps its own)."""
     return NewDocument(
@@ -388,9 +431,8 @@ def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -
     )
 
 
-def _file_hash(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def _file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _is_utf8(text: str) -> bool:

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,12 @@ DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
 """Extensions (lower-case, with the dot) indexed when walking a folder."""
 
 BINARY_SNIFF_BYTES = 8192
+DEFAULT_MAX_READ_SECONDS = 120.0
+"""Time one file may take to extract (checked between PDF pages and text runs)."""
+PDF_CHARS_PER_BYTE = 20
+"""Text a PDF may yield per byte of file: real ones give a few, a shared-stream bomb
+thousands. Any PDF may yield `PDF_MIN_CHARS`, and never more than `max_bytes`."""
+PDF_MIN_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -80,31 +87,44 @@ def document_type(path: Path | str) -> str:
 # ---------------------------------------------------------------- reading
 
 
-def read_document(path: Path | str, *, max_bytes: int | None = None) -> Document:
+def read_document(
+    path: Path | str,
+    *,
+    max_bytes: int | None = None,
+    data: bytes | None = None,
+    max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
+) -> Document:
     """Read one file into a `Document`; raise `DocumentError` saying why not.
 
     An empty file gives a Document with `text == ""` (the caller decides what
     to do with it). Files over `max_bytes` are refused before being read.
+    Given `data` (the file's bytes from `read_bytes`), the file is not read
+    again: a caller that hashed those bytes stores the hash of what was parsed.
+    A PDF stops being extracted, with a `DocumentError`, once its text passes
+    `max_bytes` or `PDF_CHARS_PER_BYTE` times its size, or after `max_seconds`.
     """
     path = Path(path).expanduser().resolve()
     kind = document_type(path)
-    data = _read_bytes(path, max_bytes)
+    if data is None:
+        data = read_bytes(path, max_bytes)
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
-        text, page_starts, title = _read_pdf(path, data)
+        budget = _TextBudget.for_pdf(path, len(data), max_bytes, max_seconds)
+        text, page_starts, title = _read_pdf(path, data, budget)
         return Document(path, text, kind, title, page_starts)
     text = _normalize_newlines(_decode_text(path, data))
     if kind == "html":
-        text, title = html_to_text(text)
+        text, title = _html_document(path, text)
     else:
         title = markdown_title(text) if kind == "markdown" else None
         title = _rst_title(text) if kind == "rst" else title
     return Document(path, text, kind, title, None)
 
 
-def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
-    """The file's bytes, after checking it is a regular file within the limit."""
+def read_bytes(path: Path, max_bytes: int | None) -> bytes:
+    """The file's bytes, read once, after checking it is a regular file within the
+    limit; raise `DocumentError` saying why not."""
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
@@ -204,12 +224,26 @@ _CELL_TAGS = frozenset({"td", "th"})
 _WHITESPACE = re.compile(r"\s+")
 
 
+_EOF_CLOSER = "<!-- -->"
+"""Fed at the end of a page: it ends an open comment, tag, end tag or declaration at
+once, as HTML5 does at the end of a file. Without it Python's parser (3.11 before its
+2025 fix) rescans to the end for each construct left open: `<a x` 10k times is ~1 s,
+40k times 11 s."""
+
+
 def html_to_text(html: str) -> tuple[str, str | None]:
     """Visible text of an HTML page (blocks become line breaks) and its <title>."""
     parser = _VisibleTextParser()
     parser.feed(html)
     parser.close()
     return parser.text(), parser.title()
+
+
+def _html_document(path: Path, html: str) -> tuple[str, str | None]:
+    try:
+        return html_to_text(html)
+    except Exception as exc:  # html.parser raises AssertionError on e.g. `<![<!`
+        raise DocumentError(path, f"not parseable HTML ({_describe(exc)})") from exc
 
 
 class _VisibleTextParser(HTMLParser):
@@ -219,17 +253,17 @@ class _VisibleTextParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self._out: list[str] = []
         self._pending_breaks = 0  # newlines owed before the next visible text
-        self._skipping: list[str] = []  # open invisible elements
+        self._skipping = _OpenElements()  # open invisible elements
         self._pre_depth = 0
         self._title: list[str] | None = None  # collecting while inside <title>
         self._title_text: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "body" and "head" in self._skipping:
-            self._skipping.remove("head")  # <head> left unclosed
+            self._skipping.close("head")  # <head> left unclosed
         if tag in _SKIP_TAGS:
-            self._skipping.append(tag)
-        elif tag == "title" and self._title_text is None and self._skipping in ([], ["head"]):
+            self._skipping.open(tag)
+        elif tag == "title" and self._title_text is None and self._skipping.at_most("head"):
             self._title = []
         elif tag == "br":
             self._pending_breaks = min(self._pending_breaks + 1, 2)
@@ -240,7 +274,7 @@ class _VisibleTextParser(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._skipping:
-            del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
+            self._skipping.close(tag)
         elif tag == "title" and self._title is not None:
             self._title_text = _WHITESPACE.sub(" ", "".join(self._title)).strip()
             self._title = None
@@ -285,11 +319,51 @@ class _VisibleTextParser(HTMLParser):
         self._pending_breaks = 0
         self._out.append(text)
 
+    def close(self) -> None:
+        self.feed(_EOF_CLOSER)
+        super().close()
+
     def text(self) -> str:
-        return "".join(self._out).strip()
+        return "".join(self._out).removesuffix(_EOF_CLOSER).strip()  # inside an open quote
 
     def title(self) -> str | None:
         return self._title_text or None
+
+
+class _OpenElements:
+    """A stack of open elements with a count per tag, so that testing whether a tag is
+    open and closing it cost time linear in the elements closed, never a scan of the
+    stack (100k nested `<svg>` would be quadratic). `steps` counts elements pushed and
+    popped: the whole work, bounded by twice the start tags seen."""
+
+    def __init__(self) -> None:
+        self._stack: list[str] = []
+        self._open: dict[str, int] = {}
+        self.steps = 0
+
+    def __contains__(self, tag: str) -> bool:
+        return self._open.get(tag, 0) > 0
+
+    def __bool__(self) -> bool:
+        return bool(self._stack)
+
+    def at_most(self, tag: str) -> bool:
+        """True if nothing is open, or only `tag`."""
+        return not self._stack or (len(self._stack) == 1 and self._stack[0] == tag)
+
+    def open(self, tag: str) -> None:
+        self._stack.append(tag)
+        self._open[tag] = self._open.get(tag, 0) + 1
+        self.steps += 1
+
+    def close(self, tag: str) -> None:
+        """Close the innermost open `tag` and everything opened inside it."""
+        while tag in self:
+            popped = self._stack.pop()
+            self._open[popped] -= 1
+            self.steps += 1
+            if popped == tag:
+                return
 
 
 # ---------------------------------------------------------------- PDF
@@ -327,12 +401,74 @@ class _PypdfSilencer:
 _quiet_pypdf = _PypdfSilencer()
 
 
-def _read_pdf(path: Path, data: bytes) -> tuple[str, tuple[int, ...], str | None]:
+class _TextBudget:
+    """How much text one file may yield, and for how long; raises `DocumentError` as
+    soon as either runs out, so a decompression bomb costs at most part of a page."""
+
+    def __init__(
+        self, path: Path, max_chars: int, over: DocumentError, max_seconds: float | None
+    ) -> None:
+        self.path, self.max_chars, self.over = path, max_chars, over
+        self.max_seconds = max_seconds
+        self.started = time.monotonic()
+        self.used = 0  # characters of the pages done
+        self.page_used = 0  # characters seen so far in the page being extracted
+        self.where = ""  # "page 3 of 40", for the message
+
+    @classmethod
+    def for_pdf(
+        cls, path: Path, size: int, max_bytes: int | None, max_seconds: float | None
+    ) -> _TextBudget:
+        """Text up to `max_bytes`, and up to `PDF_CHARS_PER_BYTE` per byte of the file."""
+        by_size = max(size * PDF_CHARS_PER_BYTE, PDF_MIN_CHARS)
+        if max_bytes is not None and max_bytes < by_size:
+            over = DocumentError(
+                path,
+                f"PDF text passes the {human_bytes(max_bytes)} limit",
+                hint="raise --max-file-size or --exclude it",
+            )
+            return cls(path, max_bytes, over, max_seconds)
+        over = DocumentError(
+            path,
+            f"PDF text passes {by_size:,} characters, far more than a {human_bytes(size)}"
+            " PDF holds (a decompression bomb?)",
+            hint="--exclude it",
+        )
+        return cls(path, by_size, over, max_seconds)
+
+    def start_page(self, number: int, pages: int) -> None:
+        self.where, self.page_used = f"page {number} of {pages}", 0
+        self.check()
+
+    def visit(self, text: str, *_: object) -> None:
+        """pypdf's `visitor_text`: called for each run of text while a page is extracted."""
+        self.page_used += len(text)
+        self.check()
+
+    def end_page(self, text: str) -> None:
+        self.used, self.page_used = self.used + len(text), 0
+        self.check()
+
+    def check(self) -> None:
+        if self.used + self.page_used > self.max_chars:
+            reason = f"{self.over.reason} (stopped at {self.where})"
+            raise DocumentError(self.path, reason, hint=self.over.hint)
+        if self.max_seconds is not None and time.monotonic() - self.started >= self.max_seconds:
+            raise DocumentError(
+                self.path,
+                f"text extraction took over {self.max_seconds:g}s (stopped at {self.where})",
+                hint="--exclude it, or convert it to text first (e.g. with pdftotext)",
+            )
+
+
+def _read_pdf(
+    path: Path, data: bytes, budget: _TextBudget
+) -> tuple[str, tuple[int, ...], str | None]:
     """Text of every page joined by blank lines, where each page starts, and the title."""
     with _quiet_pypdf():
         reader = _open_pdf(path, data)
         title = _pdf_title(reader)
-        page_texts = _pdf_page_texts(path, reader)
+        page_texts = _pdf_page_texts(path, reader, budget)
     if not any(text.strip() for text in page_texts):
         raise DocumentError(
             path,
@@ -377,20 +513,25 @@ def _pdf_title(reader: PdfReader) -> str | None:
     return (str(title).strip() or None) if title else None
 
 
-def _pdf_page_texts(path: Path, reader: PdfReader) -> list[str]:
-    """Extract page by page; a broken page is empty, an all-broken file is an error."""
+def _pdf_page_texts(path: Path, reader: PdfReader, budget: _TextBudget) -> list[str]:
+    """Extract page by page within `budget`; a broken page is empty, an all-broken
+    file is an error."""
     try:
         pages = list(reader.pages)
     except Exception as exc:
         raise DocumentError(path, f"not a readable PDF ({_describe(exc)})") from exc
     texts: list[str] = []
     first_error: Exception | None = None
-    for page in pages:
+    for number, page in enumerate(pages, 1):
+        budget.start_page(number, len(pages))
         try:
-            texts.append(_normalize_newlines(page.extract_text() or "").strip())
+            text = page.extract_text(visitor_text=budget.visit) or ""
+        except DocumentError:
+            raise  # the budget ran out
         except Exception as exc:
-            first_error = first_error or exc
-            texts.append("")
+            first_error, text = first_error or exc, ""
+        texts.append(_normalize_newlines(text).strip())
+        budget.end_page(texts[-1])
     if first_error is not None and not any(texts):
         raise DocumentError(path, f"not a readable PDF ({_describe(first_error)})") from first_error
     return texts

@@ -256,9 +256,7 @@ class FakeOllama(Faults, Pacing, BasicAuth):
         body, problem = decode_json(raw)
         self._log(method, path, body)
         self._sleep(self.latency)
-        hang = self._take(("hang",), path)
-        if hang is not None:
-            self._sleep(hang.seconds)
+        self._hang(path)
         failure = self._take(("fail",), path) or self._broken(path)
         if failure is not None:
             return failure_reply(failure.status, failure.body)

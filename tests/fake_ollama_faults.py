@@ -49,6 +49,7 @@ class Faults:
             self.requests: list[Logged] = []
             self._pending: list[Pending] = []
             self._busy, self._busy_since, self._active = 0.0, 0.0, 0
+            self._hanging = 0
             self.peak_concurrency = 0
             self.embedded_texts = 0
 
@@ -64,6 +65,13 @@ class Faults:
     def bodies(self, path: str) -> list[dict[str, Any] | None]:
         """The JSON bodies of the logged requests to `path`, oldest first."""
         return [body for _, p, body in self.requests if p == path]
+
+    @property
+    def hanging(self) -> int:
+        """Requests held by `hang_next` right now: a client that gave up on one, or did
+        not wait for it, returns while this is still 1 (an order, not a time)."""
+        with self._lock:
+            return self._hanging
 
     @property
     def busy_seconds(self) -> float:
@@ -129,13 +137,30 @@ class Faults:
 
     def _take(self, kinds: tuple[str, ...], path: str | None = None) -> Pending | None:
         with self._lock:
-            for p in self._pending:
-                if p.kind in kinds and p.path in (None, path):
-                    p.count -= 1
-                    if p.count <= 0:
-                        self._pending.remove(p)
-                    return p
+            return self._take_locked(kinds, path)
+
+    def _take_locked(self, kinds: tuple[str, ...], path: str | None) -> Pending | None:
+        for p in self._pending:
+            if p.kind in kinds and p.path in (None, path):
+                p.count -= 1
+                if p.count <= 0:
+                    self._pending.remove(p)
+                return p
         return None
+
+    def _hang(self, path: str) -> None:
+        """Hold this request if a hang is armed for it; counted in `hanging` from the
+        moment it is taken (under the lock), so no later request can overtake the count."""
+        with self._lock:
+            hang = self._take_locked(("hang",), path)
+            if hang is None:
+                return
+            self._hanging += 1
+        try:
+            self._sleep(hang.seconds)
+        finally:
+            with self._lock:
+                self._hanging -= 1
 
     def _broken(self, path: str) -> Pending | None:
         """The armed `fail_after` once its allowance is used up (it stays armed)."""

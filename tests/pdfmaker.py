@@ -141,3 +141,39 @@ def _serialize(path: Path, objects: dict[int, bytes], info_id: int) -> Path:
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at
     path.write_bytes(bytes(out))
     return path
+
+
+def make_shared_stream_pdf(
+    path: Path | str, n_pages: int = 40, stream_bytes: int = 1_000_000
+) -> Path:
+    """Write a small PDF whose pages all show one highly compressible content stream of
+    about `stream_bytes`: a few KB on disk that expands to megabytes of text."""
+    line = b"(" + b"all work and no play makes a dull pdf " * 2 + b") Tj T*"
+    body = b"\n".join([line] * max(1, stream_bytes // (len(line) + 1)))
+    stream = b"BT\n/F1 %d Tf\n%d TL\n%d %d Td\n" % (
+        FONT_SIZE,
+        LEADING,
+        MARGIN,
+        PAGE_HEIGHT - MARGIN,
+    )
+    data = zlib.compress(stream + body + b"\nET\n", 9)
+    content_id = 4
+    first_page_id = 5
+    kids = b" ".join(b"%d 0 R" % (first_page_id + i) for i in range(n_pages))
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n_pages),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        content_id: b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data)
+        + data
+        + b"\nendstream",
+    }
+    for i in range(n_pages):
+        objects[first_page_id + i] = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d]"
+            b" /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (PAGE_WIDTH, PAGE_HEIGHT, content_id)
+        )
+    info_id = first_page_id + n_pages
+    objects[info_id] = b"<< /Producer (ragkit tests/pdfmaker.py) >>"
+    return _serialize(Path(path), objects, info_id)

@@ -457,21 +457,20 @@ def test_stop_is_quick_with_a_hanging_request(hanging_server: FakeOllama) -> Non
 
     client = threading.Thread(target=call)
     client.start()
-    time.sleep(0.2)
-    started = time.monotonic()
+    while not hanging_server.hanging and client.is_alive():  # wait until it is held
+        time.sleep(0.01)
     hanging_server.stop()
-    assert time.monotonic() - started < 1.0
-    client.join(timeout=2)
+    client.join()
+    # cut by stop(): not left to run into the client's 10 s read timeout (ReadTimeout)
     assert isinstance(outcome[0], requests.ConnectionError)
+    assert hanging_server.hanging == 0
 
 
 def test_stop_cuts_keep_alive_connections_and_restart_reuses_the_port() -> None:
     server = FakeOllama().start()
     session = requests.Session()
     assert session.get(server.url + "/api/version", timeout=5).ok
-    started = time.monotonic()
-    server.stop()
-    assert time.monotonic() - started < 1.0
+    server.stop()  # an idle keep-alive connection left open would answer the next request
     with pytest.raises(requests.ConnectionError):
         session.get(server.url + "/api/version", timeout=5)
     with server:

@@ -85,10 +85,9 @@ def test_connection_refused_is_one_line_exit_4_and_nothing_written(indexed):
 def test_read_timeout_is_a_user_setting_and_stores_nothing(indexed, fake_ollama):
     root, db = indexed
     before = snapshot(db)
-    fake_ollama.hang_next(5, path="/api/embed")
-    began = time.monotonic()
+    fake_ollama.hang_next(60, path="/api/embed")
     result = invoke("index", str(root), "--db", str(db), "--timeout", "0.5", host=fake_ollama.url)
-    assert result.exit_code == 1 and time.monotonic() - began < 4
+    assert result.exit_code == 1 and fake_ollama.hanging == 1  # gave up; it still hangs
     line = one_error_line(result)
     assert "no answer from" in line and "within 0.5s" in line
     assert "--timeout" in line and "RAGKIT_TIMEOUT" in line

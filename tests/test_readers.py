@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,21 @@ import pytest
 from ragkit.errors import DocumentError
 from ragkit.readers import (
     DEFAULT_EXTENSIONS,
+    PDF_CHARS_PER_BYTE,
+    PDF_MIN_CHARS,
     Document,
+    _VisibleTextParser,
     document_type,
     html_to_text,
     read_document,
 )
-from tests.pdfmaker import make_corrupt_pdf, make_encrypted_pdf, make_image_only_pdf, make_pdf
+from tests.pdfmaker import (
+    make_corrupt_pdf,
+    make_encrypted_pdf,
+    make_image_only_pdf,
+    make_pdf,
+    make_shared_stream_pdf,
+)
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -177,6 +185,70 @@ def test_html_unclosed_head_and_no_title():
     assert (text, title) == ("Hello you", None)
 
 
+def _parse_counting(html: str) -> tuple[str, int]:
+    parser = _VisibleTextParser()
+    parser.feed(html)
+    parser.close()
+    return parser.text(), parser._skipping.steps
+
+
+def test_deeply_nested_invisible_tags_parse_in_linear_work():
+    depth = 200_000  # was quadratic: a copy of the open-tag stack per end tag
+    text, steps = _parse_counting("<p>before" + "<svg>" * depth + "x" + "</svg>" * depth + "after")
+    assert text == "beforeafter"
+    assert steps <= 2 * depth  # each element pushed once and popped once
+
+
+def test_unclosed_heads_and_stray_end_tags_cost_no_scan_of_the_stack():
+    depth = 50_000
+    html = "<svg>" * depth + "<head><body>" * depth + "</script>" * depth + "</svg>" * depth
+    text, steps = _parse_counting(html + "<p>seen")
+    assert text == "seen"
+    assert steps <= 4 * depth
+
+
+class _ScanCountingParser(_VisibleTextParser):
+    """Counts the characters Python's parser scans for constructs it cannot finish:
+    each such attempt searches to the end of the input, then moves on a character."""
+
+    rescanned = 0
+
+    def _counted(self, parse, i):
+        end = parse(i)
+        if end < 0:
+            self.rescanned += len(self.rawdata) - i
+        return end
+
+    def parse_starttag(self, i):
+        return self._counted(super().parse_starttag, i)
+
+    def parse_endtag(self, i):
+        return self._counted(super().parse_endtag, i)
+
+    def parse_comment(self, i, report=True):
+        return self._counted(
+            lambda at: super(_ScanCountingParser, self).parse_comment(at, report), i
+        )
+
+    def parse_pi(self, i):
+        return self._counted(super().parse_pi, i)
+
+
+@pytest.mark.parametrize("piece", ["<a x", '<a b="', "<!--", "</", "<?"])
+def test_constructs_left_open_at_the_end_cost_linear_work(piece):
+    html = "<p>kept</p>" + piece * 20_000
+    parser = _ScanCountingParser()
+    parser.feed(html)
+    parser.close()
+    assert parser.text() == "kept"
+    assert parser.rescanned <= 2 * len(html)  # without the closer: ~n²/2, 10^9 characters
+
+
+def test_html_the_parser_cannot_handle_is_a_document_error(tmp_path):
+    with pytest.raises(DocumentError, match="not parseable HTML"):
+        read_document(write(tmp_path / "odd.html", "<p>text</p><![<![<!["))
+
+
 # ---------------------------------------------------------------- PDF
 
 
@@ -245,12 +317,60 @@ def test_text_named_pdf_is_not_a_readable_pdf(tmp_path):
         read_document(write(tmp_path / "fake.pdf", "just some text, not a PDF"))
 
 
-def test_many_page_pdf_is_read_page_by_page(tmp_path):
+@pytest.fixture
+def extracted_pages(monkeypatch) -> list[int]:
+    """Counts pypdf page extractions: one entry (the page's text length) per call."""
+    from pypdf import PageObject
+
+    calls: list[int] = []
+    real = PageObject.extract_text
+
+    def counting(page, *args, **kwargs):
+        calls.append(-1)
+        text = real(page, *args, **kwargs)
+        calls[-1] = len(text)
+        return text
+
+    monkeypatch.setattr(PageObject, "extract_text", counting)
+    return calls
+
+
+def test_many_page_pdf_is_read_page_by_page(tmp_path, extracted_pages):
     pages = [f"Page number {i} says word{i}." for i in range(1000)]
     path = make_pdf(tmp_path / "long.pdf", pages)
-    began = time.perf_counter()
     doc = read_document(path)
-    elapsed = time.perf_counter() - began
     assert len(doc.page_starts) == 1000
     assert doc.text[doc.page_starts[921] :].startswith("Page number 921 says word921.")
-    assert elapsed < 5, f"1000 pages took {elapsed:.1f}s"
+    assert len(extracted_pages) == 1000  # each page extracted once, nothing read twice
+
+
+def test_a_shared_stream_pdf_bomb_stops_within_its_first_page(tmp_path, extracted_pages):
+    path = make_shared_stream_pdf(tmp_path / "bomb.pdf", n_pages=40, stream_bytes=1_000_000)
+    size = path.stat().st_size  # about 10 KB, expanding to ~900,000 characters a page
+    with pytest.raises(DocumentError) as info:
+        read_document(path, max_bytes=50_000_000)
+    assert "far more than a" in info.value.reason and "stopped at page 1 of 40" in info.value.reason
+    assert info.value.hint == "--exclude it"
+    assert extracted_pages == [-1]  # one page begun, abandoned mid-way
+    limit = max(size * PDF_CHARS_PER_BYTE, PDF_MIN_CHARS)
+    assert f"{limit:,} characters" in info.value.reason
+
+
+def test_pdf_text_is_bounded_by_max_bytes_page_by_page(tmp_path, extracted_pages):
+    pages = [f"Page {i}: " + "the same compressible line of text. " * 300 for i in range(10)]
+    path = make_pdf(tmp_path / "repetitive.pdf", pages)
+    assert path.stat().st_size < 30_000  # under the limit on disk, 108,000 characters inside
+    with pytest.raises(DocumentError, match=r"passes the 29.3KB limit \(stopped at page 3 of 10\)"):
+        read_document(path, max_bytes=30_000)
+    assert len(extracted_pages) == 3
+    assert len(read_document(path, max_bytes=200_000).page_starts) == 10
+
+
+def test_a_pdf_over_its_time_budget_is_refused_between_pages(tmp_path, extracted_pages):
+    path = make_pdf(tmp_path / "slow.pdf", ["first page", "second page", "third page"])
+    with pytest.raises(DocumentError) as info:
+        read_document(path, max_seconds=0)
+    assert "took over 0s (stopped at page 1 of 3)" in info.value.reason
+    assert "--exclude it" in info.value.hint
+    assert extracted_pages == []  # the budget is checked before each page
+    assert read_document(path, max_seconds=None).text.startswith("first page")
