@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from ragkit.errors import DocumentError
 from ragkit.markdown import title as markdown_title
@@ -62,6 +62,7 @@ DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
 """Extensions (lower-case, with the dot) indexed when walking a folder."""
 
 BINARY_SNIFF_BYTES = 8192
+READ_PIECE_BYTES = 1 << 24  # a file that grows while it is read is read on in pieces this big
 DEFAULT_MAX_READ_SECONDS = 120.0
 """Time one file may take to extract (checked between PDF pages and text runs)."""
 PDF_CHARS_PER_BYTE = 20
@@ -134,12 +135,29 @@ def read_bytes(path: Path, max_bytes: int | None) -> bytes:
         if max_bytes is not None and info.st_size > max_bytes:
             raise _too_big(path, info.st_size, max_bytes)
         with open(path, "rb") as fh:
-            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+            data = _read_at_most(fh, info.st_size, max_bytes)
     except OSError as exc:
         raise DocumentError(path, f"cannot read it ({exc.strerror or exc})") from exc
     if max_bytes is not None and len(data) > max_bytes:
         raise _too_big(path, len(data), max_bytes)  # it grew while we looked
     return data
+
+
+def _read_at_most(handle: BinaryIO, expected: int, limit: int | None) -> bytes:
+    """All of the file, or `limit + 1` bytes when it holds more. Asks for no more memory
+    than the file needs: `read(limit + 1)` would allocate the whole limit (1 TB) first."""
+    cap = None if limit is None else limit + 1
+    data = handle.read(expected + 1 if cap is None else min(expected + 1, cap))
+    if len(data) <= expected:  # the usual case: the file as stat saw it
+        return data
+    pieces, total = [data], len(data)  # it grew since: go on in bounded pieces
+    while cap is None or total < cap:
+        piece = handle.read(READ_PIECE_BYTES if cap is None else min(READ_PIECE_BYTES, cap - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
 
 
 def _too_big(path: Path, size: int, limit: int) -> DocumentError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -15,9 +16,11 @@ from ragkit.readers import (
     PDF_CHARS_PER_BYTE,
     PDF_MIN_CHARS,
     Document,
+    _read_at_most,
     _VisibleTextParser,
     document_type,
     html_to_text,
+    read_bytes,
     read_document,
 )
 from tests.pdfmaker import (
@@ -374,3 +377,17 @@ def test_a_pdf_over_its_time_budget_is_refused_between_pages(tmp_path, extracted
     assert "--exclude it" in info.value.hint
     assert extracted_pages == []  # the budget is checked before each page
     assert read_document(path, max_seconds=None).text.startswith("first page")
+
+
+def test_a_huge_size_limit_costs_only_the_memory_the_file_needs(tmp_path):
+    # read(limit + 1) would ask for the whole limit at once: a MemoryError at 1 TB.
+    path = tmp_path / "small.txt"
+    path.write_text("a small file")
+    assert read_bytes(path, 1024**4) == b"a small file"
+    assert read_bytes(path, None) == b"a small file"
+
+
+def test_a_file_that_grew_since_stat_is_read_on_up_to_the_limit():
+    # stat saw 10 bytes; by the time it is read the file holds 100
+    assert _read_at_most(io.BytesIO(b"x" * 100), 10, 50) == b"x" * 51  # limit + 1: too big
+    assert _read_at_most(io.BytesIO(b"x" * 100), 10, None) == b"x" * 100
