@@ -34,7 +34,7 @@ import numpy as np
 from ..embedmodels import same_model
 from ..errors import ConfigError, IndexMismatch, IndexNotFound, RagkitError, StoreError
 from ..words import STOPWORDS
-from .records import ChunkLike, ChunkRow, DocumentInfo, NewDocument  # noqa: F401 (API)
+from .records import ChunkLike, ChunkRow, DocumentInfo, IdSummary, NewDocument  # noqa: F401
 from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META
 
 if TYPE_CHECKING:  # sqlite-utils imports click; load it only when `Store.db` is used
@@ -49,6 +49,8 @@ _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unic
 _ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
 _NOT_AN_INDEX_HINT = "Point --db or RAGKIT_DB at an index built by `ragkit index`"
 _REEMBED_HINT = "Rebuild the index with `ragkit index --reembed PATH`"
+_BUILD_HINT = "Build it with `ragkit index FOLDER`, or point --db or RAGKIT_DB at an index"
+_IMMUTABLE = "mode=ro&immutable=1"  # reads without locks or -shm: only for files nobody writes
 
 _INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)"""
@@ -58,6 +60,11 @@ _CHUNK_ROWS = """SELECT c.id, c.document_id, d.path, d.title, c.seq, c.text, c.p
     FROM chunks c JOIN documents d ON d.id = c.document_id"""
 _KEYWORD_SEARCH = """SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts {join}
     WHERE chunks_fts MATCH ? {glob} ORDER BY bm25(chunks_fts), chunks_fts.rowid LIMIT ?"""
+_GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
+# Three b-tree lookups, about 4 ms at 1M chunks; sum(id) would scan them (160 ms).
+_ID_SUMMARY = """SELECT (SELECT count(*) FROM chunks), (SELECT min(id) FROM chunks),
+    (SELECT max(id) FROM chunks)"""
+_EMBEDDINGS_OF = "SELECT id, embedding FROM chunks WHERE id IN (SELECT value FROM json_each(?))"
 _JOIN_DOCUMENTS = (
     "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
 )
@@ -139,10 +146,10 @@ def _as_matrix(chunks: Sequence[ChunkLike], embeddings: np.ndarray) -> np.ndarra
 
 
 def _create_private_file(path: Path) -> None:
-    """Create the folder (0700) and an empty database file (0600) before SQLite opens it."""
+    """Create the missing folders (0700) and an empty database file (0600) before SQLite
+    opens it."""
     try:
-        if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _create_private_folders(path.parent)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         pass  # another process created it first
@@ -152,6 +159,58 @@ def _create_private_file(path: Path) -> None:
             f"cannot be created ({exc.strerror})",
             hint="Check that the folder is writable, or pass another --db",
         ) from exc
+
+
+def _create_private_folders(folder: Path) -> None:
+    """Create `folder` and every missing folder above it user-only, whatever the umask
+    (`mkdir(parents=True)` gives the upper ones the umask's mode: 0777 under umask 000)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        try:
+            os.mkdir(each, 0o700)
+        except FileExistsError:
+            continue  # another process made it: its mode is its own
+        os.chmod(each, 0o700)  # a umask such as 0277 takes bits away from mkdir's mode
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the file and, for SQLite's -wal and -shm, its folder."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _read_only_error(path: Path) -> StoreError:
+    """What write access a write needs, naming what is missing."""
+    missing = [
+        what
+        for what, allowed in (
+            ("the file", os.access(path, os.W_OK)),
+            (f"its folder {path.parent}", os.access(path.parent, os.W_OK | os.X_OK)),
+        )
+        if not allowed
+    ]
+    return StoreError(
+        path,
+        f"is read-only here: writing it needs write access to {' and '.join(missing)}"
+        f" (SQLite keeps {path.name}-wal and {path.name}-shm beside it)",
+        hint="Make them writable for your user (chmod u+w), or pass another --db",
+    )
+
+
+def _reading_mode(path: Path) -> str:
+    """URI parameters that read `path` without writing a byte, not even -wal and -shm
+    files. A WAL-mode file without a -wal has no open connection, so it is whole and
+    is read as immutable; any other file read-only."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror})"
+        raise StoreError(path, reason, hint="Check its permissions") from exc
+    in_wal = len(header) == 20 and header[18] == header[19] == 2  # read and write versions
+    return _IMMUTABLE if in_wal and not Path(f"{path}-wal").exists() else "mode=ro"
 
 
 @contextmanager
@@ -176,6 +235,10 @@ class Store:
 
     One Store may be shared by threads (calls are serialized); several Stores or
     processes on one file are fine too: writers queue for up to BUSY_TIMEOUT_MS.
+    An existing file is read first, without writing a byte: one that is not a ragkit
+    index is refused unchanged, and so is an empty one unless `create`. A file this
+    process may not write (or whose folder it may not write) is opened read-only,
+    unless `create`: then writing is refused, naming the access it needs.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
@@ -194,23 +257,60 @@ class Store:
             if not create:
                 raise IndexNotFound(self.path)
             _create_private_file(self.path)
+        self.read_only = not _writable(self.path)
+        if self.read_only and create:
+            raise _read_only_error(self.path)
+        if self._probe() == 0 and not create:
+            raise StoreError(self.path, "is empty, not a ragkit index yet", hint=_BUILD_HINT)
         with _sqlite_errors(self.path):
-            conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            self.conn = self._open_read_only() if self.read_only else self._open_read_write()
+
+    def _connect(self, mode: str | None = None) -> sqlite3.Connection:
+        """A connection to the file; `mode` holds URI parameters such as "mode=ro"."""
+        conn = sqlite3.connect(
+            f"{self.path.as_uri()}?{mode}" if mode else self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+            uri=mode is not None,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _probe(self) -> int:
+        """The schema version (0: an empty file), read before anything is written or
+        switched to WAL, so that a file that is not a ragkit index is refused unchanged."""
+        with _sqlite_errors(self.path):
+            conn = self._connect(_reading_mode(self.path))
             try:
-                self.conn = conn
-                self._configure()
-                self._migrate()
-            except BaseException:
+                return self._schema_version(conn)
+            finally:
                 conn.close()
-                raise
+
+    def _open_read_write(self) -> sqlite3.Connection:
+        """In WAL mode, with the schema brought up to date."""
+        conn = self._connect()
+        try:
+            self.conn = conn
+            self._configure()
+            self._migrate()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Read-only; in WAL mode without a writable folder, SQLite cannot create the
+        -shm file a reader needs, and only an immutable connection reads the file."""
+        conn = self._connect("mode=ro")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            conn = self._connect(_IMMUTABLE)
+        return conn
 
     def _configure(self) -> None:
-        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Switching a new file to WAL can fail with "locked" at once (no busy wait)
         # while another connection is switching it too: retry until the timeout.
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
@@ -225,35 +325,34 @@ class Store:
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA synchronous = NORMAL")
 
-    def _schema_version(self) -> int:
-        """0 for an empty file; refuses SQLite files that some other program made."""
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        """0 for an empty file; refuses SQLite files that some other program made, and
+        indexes newer than this ragkit."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         row = None
         if "meta" in tables:
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None and tables:
             raise StoreError(
                 self.path,
                 "is an SQLite database, but not a ragkit index",
                 hint=_NOT_AN_INDEX_HINT,
             )
-        return int(row[0]) if row else 0
-
-    def _migrate(self) -> None:
-        """Bring the schema up to SCHEMA_VERSION, once, even with several openers at once."""
-        version = self._schema_version()
+        version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
             raise StoreError(
                 self.path,
                 f"has schema version {version}; this ragkit knows up to {SCHEMA_VERSION}",
                 hint="upgrade ragkit (`pip install -U ragkit`)",
             )
-        if version == SCHEMA_VERSION:
+        return version
+
+    def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION, once, even with several openers at once."""
+        if self._schema_version(self.conn) == SCHEMA_VERSION:
             return
         with self._write() as conn:
-            version = self._schema_version()  # again, now that we hold the write lock
+            version = self._schema_version(conn)  # again, now that we hold the write lock
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 migration(conn)
                 conn.execute(SET_META, ("schema_version", str(number)))
@@ -276,6 +375,8 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error.
         Inside `transaction()` it is a savepoint of the outer transaction instead."""
+        if self.read_only:
+            raise _read_only_error(self.path)
         with self._lock, _sqlite_errors(self.path):
             conn = self.conn
             begin, commit, undo = (
@@ -543,6 +644,19 @@ class Store:
                 self._copy_batch(batch, ids, matrix, done)
                 done += len(batch)
         return generation, ids, matrix
+
+    def id_summary(self, sample_ids: Sequence[int]) -> IdSummary:
+        """Count, lowest and highest chunk id, and the float32 embeddings of the chunks
+        in `sample_ids` (missing ones left out), in one read transaction: a cheap check
+        of a copy of the embeddings, such as the vector sidecar."""
+        wanted = json.dumps([int(i) for i in sample_ids])
+        with self._read() as conn:
+            generation = conn.execute(_GENERATION).fetchone()
+            count, lowest, highest = conn.execute(_ID_SUMMARY).fetchone()
+            rows = conn.execute(_EMBEDDINGS_OF, (wanted,)).fetchall()
+        samples = {row[0]: np.frombuffer(row[1], dtype="<f4") for row in rows}
+        generation = int(generation[0]) if generation else 0
+        return IdSummary(generation, count, lowest, highest, samples)
 
     def _copy_batch(self, batch: list[tuple], ids: np.ndarray, matrix: np.ndarray, at: int) -> None:
         end = at + len(batch)
