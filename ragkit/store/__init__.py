@@ -1,6 +1,7 @@
 """The index database: one SQLite file. This package is the only place in ragkit
 that writes SQL (`schema.py`: tables, triggers, migrations; `records.py`: the
-dataclasses it takes and returns).
+dataclasses it takes and returns; `opening.py`: creating, checking and opening
+the file).
 
     >>> with Store("~/.local/share/ragkit/index.db") as store:
     ...     store.keyword_search("dome rotation", limit=5)
@@ -34,6 +35,16 @@ import numpy as np
 from ..embedmodels import same_model
 from ..errors import ConfigError, IndexMismatch, IndexNotFound, RagkitError, StoreError
 from ..words import STOPWORDS
+from .opening import (
+    NOT_AN_INDEX_HINT,
+    connect,
+    create_private_file,
+    open_read_only,
+    probe,
+    read_only_error,
+    schema_version,
+    writable,
+)
 from .records import ChunkLike, ChunkRow, DocumentInfo, IdSummary, NewDocument  # noqa: F401
 from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META
 
@@ -47,10 +58,8 @@ MAX_QUERY_TOKENS = 64  # words kept from a keyword query
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unicode61
 _ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
-_NOT_AN_INDEX_HINT = "Point --db or RAGKIT_DB at an index built by `ragkit index`"
 _REEMBED_HINT = "Rebuild the index with `ragkit index --reembed PATH`"
 _BUILD_HINT = "Build it with `ragkit index FOLDER`, or point --db or RAGKIT_DB at an index"
-_IMMUTABLE = "mode=ro&immutable=1"  # reads without locks or -shm: only for files nobody writes
 
 _INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)"""
@@ -71,7 +80,7 @@ _JOIN_DOCUMENTS = (
 
 # (words in the sqlite3 message, reason, hint): how `_sqlite_errors` explains a failure
 _KNOWN_ERRORS = (
-    ("not a database", "is not a ragkit index (not an SQLite database)", _NOT_AN_INDEX_HINT),
+    ("not a database", "is not a ragkit index (not an SQLite database)", NOT_AN_INDEX_HINT),
     ("locked", "another ragkit process is writing; try again", None),
     ("readonly", "cannot be written (read-only file or folder)", "Check its permissions"),
     ("unable to open", "cannot be opened", "Check that its folder exists and is readable"),
@@ -145,74 +154,6 @@ def _as_matrix(chunks: Sequence[ChunkLike], embeddings: np.ndarray) -> np.ndarra
     return matrix
 
 
-def _create_private_file(path: Path) -> None:
-    """Create the missing folders (0700) and an empty database file (0600) before SQLite
-    opens it."""
-    try:
-        _create_private_folders(path.parent)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass  # another process created it first
-    except OSError as exc:
-        raise StoreError(
-            path,
-            f"cannot be created ({exc.strerror})",
-            hint="Check that the folder is writable, or pass another --db",
-        ) from exc
-
-
-def _create_private_folders(folder: Path) -> None:
-    """Create `folder` and every missing folder above it user-only, whatever the umask
-    (`mkdir(parents=True)` gives the upper ones the umask's mode: 0777 under umask 000)."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for each in reversed(missing):
-        try:
-            os.mkdir(each, 0o700)
-        except FileExistsError:
-            continue  # another process made it: its mode is its own
-        os.chmod(each, 0o700)  # a umask such as 0277 takes bits away from mkdir's mode
-
-
-def _writable(path: Path) -> bool:
-    """Whether this process may write the file and, for SQLite's -wal and -shm, its folder."""
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-
-
-def _read_only_error(path: Path) -> StoreError:
-    """What write access a write needs, naming what is missing."""
-    missing = [
-        what
-        for what, allowed in (
-            ("the file", os.access(path, os.W_OK)),
-            (f"its folder {path.parent}", os.access(path.parent, os.W_OK | os.X_OK)),
-        )
-        if not allowed
-    ]
-    return StoreError(
-        path,
-        f"is read-only here: writing it needs write access to {' and '.join(missing)}"
-        f" (SQLite keeps {path.name}-wal and {path.name}-shm beside it)",
-        hint="Make them writable for your user (chmod u+w), or pass another --db",
-    )
-
-
-def _reading_mode(path: Path) -> str:
-    """URI parameters that read `path` without writing a byte, not even -wal and -shm
-    files. A WAL-mode file without a -wal has no open connection, so it is whole and
-    is read as immutable; any other file read-only."""
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(20)
-    except OSError as exc:
-        reason = f"cannot be read ({exc.strerror})"
-        raise StoreError(path, reason, hint="Check its permissions") from exc
-    in_wal = len(header) == 20 and header[18] == header[19] == 2  # read and write versions
-    return _IMMUTABLE if in_wal and not Path(f"{path}-wal").exists() else "mode=ro"
-
-
 @contextmanager
 def _sqlite_errors(path: Path) -> Iterator[None]:
     """Translate any sqlite3 error into a StoreError that names the file and a fix."""
@@ -256,40 +197,21 @@ class Store:
         if not self.path.exists():
             if not create:
                 raise IndexNotFound(self.path)
-            _create_private_file(self.path)
-        self.read_only = not _writable(self.path)
+            create_private_file(self.path)
+        self.read_only = not writable(self.path)
         if self.read_only and create:
-            raise _read_only_error(self.path)
-        if self._probe() == 0 and not create:
-            raise StoreError(self.path, "is empty, not a ragkit index yet", hint=_BUILD_HINT)
+            raise read_only_error(self.path)
         with _sqlite_errors(self.path):
-            self.conn = self._open_read_only() if self.read_only else self._open_read_write()
-
-    def _connect(self, mode: str | None = None) -> sqlite3.Connection:
-        """A connection to the file; `mode` holds URI parameters such as "mode=ro"."""
-        conn = sqlite3.connect(
-            f"{self.path.as_uri()}?{mode}" if mode else self.path,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-            uri=mode is not None,
-        )
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        return conn
-
-    def _probe(self) -> int:
-        """The schema version (0: an empty file), read before anything is written or
-        switched to WAL, so that a file that is not a ragkit index is refused unchanged."""
-        with _sqlite_errors(self.path):
-            conn = self._connect(_reading_mode(self.path))
-            try:
-                return self._schema_version(conn)
-            finally:
-                conn.close()
+            if probe(self.path, BUSY_TIMEOUT_MS) == 0 and not create:
+                raise StoreError(self.path, "is empty, not a ragkit index yet", hint=_BUILD_HINT)
+            if self.read_only:
+                self.conn = open_read_only(self.path, BUSY_TIMEOUT_MS)
+            else:
+                self.conn = self._open_read_write()
 
     def _open_read_write(self) -> sqlite3.Connection:
         """In WAL mode, with the schema brought up to date."""
-        conn = self._connect()
+        conn = connect(self.path, BUSY_TIMEOUT_MS)
         try:
             self.conn = conn
             self._configure()
@@ -297,17 +219,6 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        return conn
-
-    def _open_read_only(self) -> sqlite3.Connection:
-        """Read-only; in WAL mode without a writable folder, SQLite cannot create the
-        -shm file a reader needs, and only an immutable connection reads the file."""
-        conn = self._connect("mode=ro")
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            conn.close()
-            conn = self._connect(_IMMUTABLE)
         return conn
 
     def _configure(self) -> None:
@@ -325,34 +236,12 @@ class Store:
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA synchronous = NORMAL")
 
-    def _schema_version(self, conn: sqlite3.Connection) -> int:
-        """0 for an empty file; refuses SQLite files that some other program made, and
-        indexes newer than this ragkit."""
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-        row = None
-        if "meta" in tables:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None and tables:
-            raise StoreError(
-                self.path,
-                "is an SQLite database, but not a ragkit index",
-                hint=_NOT_AN_INDEX_HINT,
-            )
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                self.path,
-                f"has schema version {version}; this ragkit knows up to {SCHEMA_VERSION}",
-                hint="upgrade ragkit (`pip install -U ragkit`)",
-            )
-        return version
-
     def _migrate(self) -> None:
         """Bring the schema up to SCHEMA_VERSION, once, even with several openers at once."""
-        if self._schema_version(self.conn) == SCHEMA_VERSION:
+        if schema_version(self.conn, self.path) == SCHEMA_VERSION:
             return
         with self._write() as conn:
-            version = self._schema_version(conn)  # again, now that we hold the write lock
+            version = schema_version(conn, self.path)  # again, now that we hold the write lock
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
                 migration(conn)
                 conn.execute(SET_META, ("schema_version", str(number)))
@@ -376,7 +265,7 @@ class Store:
         """One BEGIN IMMEDIATE transaction: committed on success, rolled back on any error.
         Inside `transaction()` it is a savepoint of the outer transaction instead."""
         if self.read_only:
-            raise _read_only_error(self.path)
+            raise read_only_error(self.path)
         with self._lock, _sqlite_errors(self.path):
             conn = self.conn
             begin, commit, undo = (
