@@ -99,16 +99,12 @@ def probe(path: Path, busy_ms: int) -> int:
 
 def _reading_mode(path: Path) -> str:
     """URI parameters that read `path` without writing a byte, not even -wal and -shm
-    files. A WAL-mode file without a -wal has no open connection, so it is whole and
-    is read as immutable; any other file read-only."""
-    try:
-        with open(path, "rb") as handle:
-            header = handle.read(20)
-    except OSError as exc:
-        reason = f"cannot be read ({exc.strerror})"
-        raise StoreError(path, reason, hint="Check its permissions") from exc
-    in_wal = len(header) == 20 and header[18] == header[19] == 2  # read and write versions
-    return IMMUTABLE if in_wal and not Path(f"{path}-wal").exists() else "mode=ro"
+    files. With no -wal beside it, no connection has the file open in WAL mode, so it is
+    whole and is read as immutable; else read-only, through SQLite's locks.
+
+    The file is never opened outside SQLite: closing such a descriptor would drop every
+    POSIX lock this process's connections hold on it."""
+    return IMMUTABLE if not Path(f"{path}-wal").exists() else "mode=ro"
 
 
 def open_read_only(path: Path, busy_ms: int) -> sqlite3.Connection:
