@@ -127,8 +127,9 @@ class Index:
         check_paths(paths)  # a mistyped folder creates no database
         accepted = set(inspect.signature(Ingester).parameters) - {"store", "client"}
         setup = {key: options.pop(key) for key in list(options) if key in accepted}
+        store = self._open(create=True)  # first: reading an empty file is refused
         setup["embed_model"] = setup.get("embed_model") or self.embed_model
-        return Ingester(self._open(create=True), self.client, **setup).run(paths, **options)
+        return Ingester(store, self.client, **setup).run(paths, **options)
 
     def search(self, query: str, k: int = 5, **options: Any) -> Hits:
         """The `k` best chunks for `query` (`mode="hybrid"|"vector"|"keyword"`, `path=GLOB`).

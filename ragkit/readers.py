@@ -443,7 +443,7 @@ class _TextBudget:
             over = DocumentError(
                 path,
                 f"PDF text passes the {human_bytes(max_bytes)} limit",
-                hint="raise --max-file-size or --exclude it",
+                hint="Raise --max-file-size or --exclude it",
             )
             return cls(path, max_bytes, over, max_seconds)
         over = DocumentError(

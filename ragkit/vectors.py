@@ -9,11 +9,15 @@ sidecar folder next to the database, `<db>.vectors/`, as immutable `.npy`
 files named by the index's random id and generation (`3f9c…-g42.ids.npy`,
 `3f9c…-g42.f32.npy`), an exact key even for an index rebuilt at the same path.
 A process whose key matches maps them with `np.load(mmap_mode="r")`: no
-copy, no per-row decoding, pages shared with every other reader. A stale,
-missing or damaged sidecar is rebuilt; files are written under temporary names
-and `os.replace`d into place (ids first, matrix last), so a reader never sees
-half a file, and older generations are deleted behind them. The sidecar is
-only a cache: when it cannot be written, the matrix simply stays in memory.
+copy, no per-row decoding, pages shared with every other reader. Before it
+trusts them it checks them against the store, cheaply (no full read): the count
+and range of ids, ids ascending, and SENTINEL_ROWS rows spread over the matrix
+against the store's own blobs. A stale, missing, damaged or foreign sidecar is
+rebuilt; files are written under temporary names (holding the writer's host and
+pid) and `os.replace`d into place (ids first, matrix last), so a reader never
+sees half a file, and older generations and dead writers' temporary files are
+deleted behind them. The sidecar is only a cache: when it cannot be written, the
+matrix simply stays in memory.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import re
 import tempfile
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 SIDECAR_SUFFIX = ".vectors"
 NORMALIZE_BLOCK_ROWS = 8192  # rows normalized at a time: bounds the temporary memory
-STALE_TEMP_SECONDS = 3600  # leftover temp files older than this are from a crashed writer
+STALE_TEMP_SECONDS = 3600  # temp files this old are a crashed writer's, whoever wrote them
+SENTINEL_ROWS = 8  # rows of a mapped sidecar compared with the store's blobs
 _SIDECAR_FILE = re.compile(r"(?:([0-9a-f]+)-)?g(\d+)\.(?:ids|f32)\.npy")
+_TEMP_FILE = re.compile(r"\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.\w+\.tmp")
 
 
 def sidecar_dir(db_path: str | os.PathLike[str]) -> Path:
@@ -114,7 +121,7 @@ class VectorCache:
             matrix = np.load(matrix_path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError):
             return None  # missing, truncated or not an .npy file: rebuild
-        if not self._plausible(ids, matrix):
+        if not self._plausible(ids, matrix) or not self._agrees(generation, ids, matrix):
             return None
         return np.asarray(ids), np.asarray(matrix)  # plain ndarray views of the maps
 
@@ -130,6 +137,24 @@ class VectorCache:
             and matrix.shape[0] == ids.shape[0] > 0
             and (dim is None or matrix.shape[1] == dim)
         )
+
+    def _agrees(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> bool:
+        """Whether mapped files hold this store's vectors, as far as a few reads can
+        tell: a name alone does not say (another index's files renamed, a zeroed body,
+        shuffled ids). Reads the ids once and SENTINEL_ROWS rows of the matrix."""
+        rows = np.unique(np.linspace(0, len(ids) - 1, SENTINEL_ROWS).astype(np.int64))
+        sample = [int(i) for i in ids[rows]]
+        found = self.store.id_summary(sample)
+        summary = (generation, len(ids), sample[0], sample[-1])
+        if (found.generation, found.count, found.lowest, found.highest) != summary:
+            return False
+        if not np.all(ids[1:] > ids[:-1]):  # the store gives them ascending, once each
+            return False
+        stored = [found.samples.get(i) for i in sample]
+        if any(row is None or row.shape != matrix.shape[1:] for row in stored):
+            return False
+        expected = normalize_rows(np.stack(stored))
+        return bool(np.allclose(matrix[rows], expected, rtol=1e-5, atol=1e-6))
 
     def _rebuild(self) -> None:
         """Read every embedding once, normalize in place, write the sidecar."""
@@ -172,15 +197,49 @@ class VectorCache:
             try:
                 if match and (match.group(1) != self.index_id or int(match.group(2)) < generation):
                     os.unlink(entry.path)
-                elif entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+                elif entry.name.endswith(".tmp") and _left_over(entry.name, entry.stat(), cutoff):
                     os.unlink(entry.path)
             except OSError:
                 pass  # gone already, or in use where that matters
 
 
+@lru_cache(maxsize=1)
+def _host() -> str:
+    """This machine's name as it goes into temporary file names (letters, digits, -)."""
+    import platform
+
+    return re.sub(r"[^A-Za-z0-9-]", "-", platform.node())[:64] or "host"
+
+
+def _left_over(name: str, stat: os.stat_result, cutoff: float) -> bool:
+    """Whether a temporary file is a dead writer's: named for a process of this host
+    that is gone. A file of another host (a shared folder), of a live process or of
+    this one, or with an older name, only once it is older than `cutoff`."""
+    match = _TEMP_FILE.fullmatch(name)
+    if match and match["host"] == _host() and os.name == "posix":
+        pid = int(match["pid"])
+        if 0 < pid != os.getpid() and not _running(pid):
+            return True
+    return stat.st_mtime < cutoff
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 only asks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but belongs to someone else
+    return True
+
+
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write `array` as `.npy` under a temporary name in the same folder, then rename."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write `array` as `.npy` under a temporary name in the same folder, then rename.
+    The name holds this host and pid, so that a later writer can tell when the process
+    that left it is dead."""
+    prefix = f".{path.name}.{_host()}.{os.getpid()}."
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, array, allow_pickle=False)

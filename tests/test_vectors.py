@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ragkit import vectors
 from ragkit.chunking import Chunk
 from ragkit.store import FETCH_BATCH, NewDocument, Store
-from ragkit.vectors import VectorCache, normalize_rows, sidecar_dir
+from ragkit.vectors import STALE_TEMP_SECONDS, VectorCache, normalize_rows, sidecar_dir
 
 DIM = 8
 
@@ -228,3 +232,103 @@ def test_emptying_the_index_removes_the_old_sidecar_files(store):
     store.delete_documents([p for p in store.documents()])
     VectorCache(store).refresh()
     assert sidecar_files(store) == []
+
+
+def sidecar_paths(store: Store) -> tuple[Path, Path]:
+    key = f"{store.index_id}-g{store.generation}"
+    folder = sidecar_dir(store.path)
+    return folder / f"{key}.ids.npy", folder / f"{key}.f32.npy"
+
+
+@pytest.mark.parametrize("swap", ["another index's files", "zeroed body", "shuffled ids"])
+def test_a_sidecar_that_does_not_hold_this_index_is_detected_and_rebuilt(tmp_path, store, swap):
+    rng = np.random.default_rng(3)
+    add_document(store, "a.txt", rng.normal(size=(50, DIM)))
+    expected_ids, expected = (a.copy() for a in VectorCache(store).load())
+    ids_file, matrix_file = sidecar_paths(store)
+    if swap == "another index's files":  # same ids, count and generation: other vectors
+        with Store(tmp_path / "other.db") as other:
+            add_document(other, "a.txt", rng.normal(size=(50, DIM)))
+            VectorCache(other).refresh()
+            assert other.generation == store.generation
+            for theirs, ours in zip(sidecar_paths(other), (ids_file, matrix_file), strict=True):
+                shutil.copyfile(theirs, ours)
+    elif swap == "zeroed body":
+        body = expected.nbytes
+        matrix_file.write_bytes(matrix_file.read_bytes()[:-body] + bytes(body))
+    else:
+        np.save(ids_file, np.random.default_rng(4).permutation(expected_ids))
+    cache = VectorCache(store)
+    ids, matrix = cache.load()
+    assert cache.rebuilds == 1
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(matrix, expected)
+    later = VectorCache(store)
+    np.testing.assert_allclose(later.load()[1], expected)
+    assert later.rebuilds == 0  # the rebuilt files map
+
+
+STUCK_WRITER = """
+import sys, time
+import numpy as np
+from ragkit import vectors
+from ragkit.store import Store
+
+def stuck(handle, array, allow_pickle):
+    handle.write(b"half an array")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+
+vectors.np.save = stuck
+vectors.VectorCache(Store(sys.argv[1])).refresh()
+"""
+
+
+def temp_files(store: Store) -> list[str]:
+    return sorted(name for name in sidecar_files(store) if name.endswith(".tmp"))
+
+
+def test_a_writer_killed_mid_write_leaves_a_temp_file_the_next_write_removes(store):
+    add_document(store, "a.txt", np.eye(3, DIM))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", STUCK_WRITER, str(store.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline() == "writing\n"
+    finally:
+        writer.kill()
+        writer.wait()
+    (left,) = temp_files(store)
+    assert f".{writer.pid}." in left
+    VectorCache(store).refresh()
+    assert temp_files(store) == []
+
+
+def test_only_temp_files_of_dead_writers_or_old_ones_are_removed(store):
+    add_document(store, "a.txt", np.eye(3, DIM))
+    VectorCache(store).refresh()
+    folder, host = sidecar_dir(store.path), vectors._host()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid names no process now
+    names = {
+        "live": f".x.ids.npy.{host}.{sleeper.pid}.a1b2.tmp",
+        "this process": f".x.ids.npy.{host}.{os.getpid()}.a1b2.tmp",
+        "other host": f".x.ids.npy.elsewhere.{gone.pid}.a1b2.tmp",
+        "dead": f".x.ids.npy.{host}.{gone.pid}.a1b2.tmp",
+        "old name": ".x.ids.npy.a1b2.tmp",
+        "old other host": f".x.ids.npy.elsewhere.{os.getpid()}.c3d4.tmp",
+    }
+    try:
+        for kind, name in names.items():
+            (folder / name).write_bytes(b"partial")
+            if kind.startswith("old"):
+                os.utime(folder / name, (time.time() - STALE_TEMP_SECONDS - 60,) * 2)
+        add_document(store, "b.txt", np.eye(2, DIM))
+        VectorCache(store).load()  # a successful write
+        kept = {kind for kind, name in names.items() if (folder / name).exists()}
+        assert kept == {"live", "this process", "other host"}
+    finally:
+        sleeper.kill()
+        sleeper.wait()

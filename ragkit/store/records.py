@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 
 class ChunkLike(Protocol):
     """What `replace_document` needs of a chunk (`ragkit.chunking.Chunk` fits)."""
@@ -63,3 +65,15 @@ class ChunkRow:
     start: int
     end: int
     heading: str | None
+
+
+@dataclass(frozen=True)
+class IdSummary:
+    """What a copy of the embeddings must agree with: the chunk ids' count and range, and
+    the raw embeddings of a few sample chunks, all read at one generation."""
+
+    generation: int
+    count: int
+    lowest: int | None
+    highest: int | None
+    samples: dict[int, np.ndarray]
