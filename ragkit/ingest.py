@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from .ollama import OllamaClient
 from .readers import Document, read_document
 from .store import DocumentInfo, NewDocument, Store
 from .vectors import VectorCache
+from .workers import Workers
 
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
@@ -224,17 +225,13 @@ class _Run:
         self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
 
     def index_files(self, files: list[Path]) -> None:
-        pool = ThreadPoolExecutor(self.ing.concurrency, thread_name_prefix="ragkit-embed")
-        try:
+        """Take every file, keeping a window of embedding requests in flight. On an
+        error or Ctrl-C, requests in flight are abandoned (daemon threads), not awaited."""
+        with Workers(self.ing.concurrency, name="ragkit-embed") as pool:
             for path in files:
                 self._take(path)
                 self._pump(pool, final=False)
             self._pump(pool, final=True)
-        except BaseException:
-            # Report at once: requests still in flight finish in the background.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
 
     def _take(self, path: Path) -> None:
         """Settle one file now (unchanged, empty, failed) or queue its chunks."""
@@ -275,7 +272,7 @@ class _Run:
             markdown=document.type == "markdown",
         )
 
-    def _pump(self, pool: ThreadPoolExecutor, *, final: bool) -> None:
+    def _pump(self, pool: Workers, *, final: bool) -> None:
         """Send full batches while there is room; collect finished ones.
 
         While files remain, only full batches go out and we wait only when the
