@@ -173,11 +173,10 @@ class ProgressLine(StatusLine):
         rate, progress = self.rate(now), self.progress
         if rate is None or progress is None or progress.chunks_expected is None:
             return None
-        if progress.files_done >= progress.files_total:
-            return None  # finished
-        if self.batches_back < 2 and progress.chunks_done < progress.chunks_expected:
+        left = progress.chunks_expected - progress.chunks_done
+        if self.batches_back < 2 or left <= 0:  # too early to tell, or only storing is left
             return None
-        return max(progress.chunks_expected - progress.chunks_done, 0.0) / rate  # rate > 0
+        return left / rate  # rate > 0: chunks came back since its sample
 
     def render(self, now: float) -> str:
         """The line for time `now`: `1m05s [####----] 20/167 files  66/380 chunks ...`."""
