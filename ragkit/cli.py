@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from . import config
+from . import config, interrupts
 from .config import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FILE_SIZE, DEFAULT_NUM_CTX, DEFAULT_OVERLAP
 from .errors import OllamaUnavailable, RagkitError
 from .terminal import UNSAFE_CHARS, ProgressLine, PullProgress, human_bytes, parse_size, printable
@@ -41,11 +41,14 @@ class RagkitGroup(click.Group):
         except RagkitError as exc:
             if os.environ.get("RAGKIT_DEBUG"):
                 raise
+            interrupts.ending()
             click.echo(f"Error: {printable(str(exc), one_line=True)}", err=True)
             ctx.exit(EXIT_UNAVAILABLE if isinstance(exc, OllamaUnavailable) else EXIT_ERROR)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: what was already stored stays in the index", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+        except (KeyboardInterrupt, interrupts.Terminated) as exc:
+            interrupts.ending()
+            word = "terminated" if isinstance(exc, interrupts.Terminated) else "interrupted"
+            click.echo(f"\n{word}: what was already stored stays in the index", err=True)
+            ctx.exit(interrupts.exit_code(exc))
 
 
 def db_option(func: Callable) -> Callable:
@@ -537,4 +540,5 @@ def _size(value: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `ragkit` console script."""
+    interrupts.install()
     cli.main(args=argv, prog_name="ragkit")

@@ -10,8 +10,7 @@ is loaded when an index is first opened.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 
     from .answer import Answer, AnswerStream
     from .conversation import Conversation
-    from .ingest import IngestSummary
+    from .ingest import IngestSummary, Progress
     from .retriever import Hits, Retriever
 
 
@@ -109,27 +108,73 @@ class Index:
             )
         return self._retriever
 
-    def add(self, paths: str | os.PathLike[str] | Iterable[Any], **options: Any) -> IngestSummary:
+    def add(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        prune: bool = True,
+        reembed: bool = False,
+        embed_model: str | None = None,
+        chunk_size: int | None = None,
+        overlap: int | None = None,
+        max_file_size: int | str | None = "50MB",
+        batch_size: int | None = None,
+        concurrency: int = 3,
+        progress: bool = True,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> IngestSummary:
         """Index files and folders (again: only what changed is embedded).
 
             >>> summary = index.add("~/notes", exclude=["drafts/*"], chunk_size=800)
             >>> summary.new, summary.failed
 
-        Options are those of `Ingester` (chunk_size, overlap, max_file_size, ...) and of
-        `Ingester.run` (include, exclude, prune, reembed, on_progress).
+        include/exclude: file globs to keep or skip. prune: forget indexed files under
+        `paths` that are gone. reembed: rebuild the whole index with `embed_model`.
+        chunk_size/overlap: characters (default: as the index was built, else 1000/150).
+        max_file_size: bytes or e.g. "300MB" (None: no limit). batch_size: texts per
+        request; concurrency: requests in flight. progress: a line that updates on a
+        terminal or in a notebook (False: none). on_progress: called with each `Progress`.
+        on_wait: told why, when another process is indexing this database and the run
+        waits for it.
         """
         from .discovery import check_paths
         from .ingest import Ingester
+        from .terminal import ProgressLine, parse_size
 
         if isinstance(paths, str | Path):
             paths = [paths]
         paths = list(paths)
         check_paths(paths)  # a mistyped folder creates no database
-        accepted = set(inspect.signature(Ingester).parameters) - {"store", "client"}
-        setup = {key: options.pop(key) for key in list(options) if key in accepted}
         store = self._open(create=True)  # first: reading an empty file is refused
-        setup["embed_model"] = setup.get("embed_model") or self.embed_model
-        return Ingester(store, self.client, **setup).run(paths, **options)
+        ingester = Ingester(
+            store,
+            self.client,
+            embed_model=embed_model or self.embed_model,
+            chunk_size=chunk_size,
+            overlap=overlap,
+            max_file_size=None if max_file_size is None else parse_size(max_file_size),
+            batch_size=batch_size,
+            concurrency=concurrency,
+        )
+        with ProgressLine(enabled=progress) as line:
+
+            def report(state: Progress) -> None:
+                line.update(state)
+                if on_progress is not None:
+                    on_progress(state)
+
+            return ingester.run(
+                paths,
+                include=include,
+                exclude=exclude,
+                prune=prune,
+                reembed=reembed,
+                on_progress=report,
+                on_wait=on_wait,
+            )
 
     def search(self, query: str, k: int = 5, **options: Any) -> Hits:
         """The `k` best chunks for `query` (`mode="hybrid"|"vector"|"keyword"`, `path=GLOB`).

@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ from .runlock import exclusive_run
 from .store import DocumentInfo, NewDocument, Store
 from .terminal import parse_size
 from .vectors import VectorCache
+from .workers import Workers
 
 DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
@@ -70,12 +71,15 @@ class IngestSummary:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress report, sent after each file is settled (stored, skipped or failed)."""
+    """Where a run stands. Sent at the start, when a file is settled (stored, skipped or
+    failed) or read, and when a batch of embeddings comes back."""
 
-    files_done: int
+    files_done: int  # settled: unchanged files count at once, they are taken first
     files_total: int
-    chunks_done: int
-    path: str
+    chunks_done: int  # chunks embedded so far
+    path: str = ""  # the file just settled or read
+    chunks_total: int = 0  # chunks of the files read so far
+    chunks_expected: float | None = None  # the run's whole, estimated from bytes read
 
 
 @dataclass
@@ -257,19 +261,71 @@ class _Run:
         self.files_done = 0
         self.queue: deque[tuple[_Pending, int]] = deque()  # chunks not yet sent
         self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
+        self.chunks_embedded = self.chunks_known = 0
+        self.bytes_expected = self.bytes_read = 0  # of files that look new or changed
+        self.expected: dict[Path, int] = {}  # such a file -> its size
 
     def index_files(self, files: list[Path]) -> None:
-        pool = ThreadPoolExecutor(self.ing.concurrency, thread_name_prefix="ragkit-embed")
-        try:
-            for path in files:
-                self._take(path)
+        """Take every file, keeping a window of embedding requests in flight. On an
+        error or Ctrl-C, requests in flight are abandoned (daemon threads), not awaited."""
+        ordered = self._order(files)
+        self._report("")
+        with Workers(self.ing.concurrency, name="ragkit-embed") as pool:
+            for path in ordered:
+                self._take_counted(path)
                 self._pump(pool, final=False)
             self._pump(pool, final=True)
-        except BaseException:
-            # Report at once: requests still in flight finish in the background.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+
+    def _order(self, files: list[Path]) -> list[Path]:
+        """Files whose size and mtime match the index first: they are most likely
+        unchanged and settle at once, before any slow embedding; the rest keep their order."""
+        same, other = [], []
+        for path in files:
+            info = self.known.get(str(path))
+            try:
+                stat = path.stat()
+            except OSError:  # `_take` reports it
+                other.append(path)
+                continue
+            if info is not None and (info.size, info.mtime) == (stat.st_size, stat.st_mtime):
+                same.append(path)
+            else:
+                other.append(path)
+                self.expected[path] = stat.st_size
+        self.bytes_expected = sum(self.expected.values())
+        return same + other
+
+    def _take_counted(self, path: Path) -> None:
+        """`_take`, counting the chunks it queued and the bytes it read for the estimate."""
+        queued, settled = len(self.queue), self.files_done
+        self._take(path)
+        self.chunks_known += len(self.queue) - queued
+        self.bytes_read += self.expected.get(path, 0)
+        if self.files_done == settled:  # its chunks are queued
+            self._report(str(path))
+
+    def _report(self, path: str) -> None:
+        if self.on_progress:
+            self.on_progress(
+                Progress(
+                    files_done=self.files_done,
+                    files_total=self.total,
+                    chunks_done=self.chunks_embedded,
+                    path=path,
+                    chunks_total=self.chunks_known,
+                    chunks_expected=self._expected_chunks(),
+                )
+            )
+
+    def _expected_chunks(self) -> float | None:
+        """Chunks known, plus those of the files not read yet at the chunks per byte
+        seen so far; None until some bytes were read."""
+        unread = self.bytes_expected - self.bytes_read
+        if unread <= 0:
+            return float(self.chunks_known)
+        if not self.bytes_read:
+            return None
+        return self.chunks_known + unread * self.chunks_known / self.bytes_read
 
     def _take(self, path: Path) -> None:
         """Settle one file now (unchanged, empty, failed) or queue its chunks."""
@@ -313,7 +369,7 @@ class _Run:
             markdown=document.type == "markdown",
         )
 
-    def _pump(self, pool: ThreadPoolExecutor, *, final: bool) -> None:
+    def _pump(self, pool: Workers, *, final: bool) -> None:
         """Send full batches while there is room; collect finished ones.
 
         While files remain, only full batches go out and we wait only when the
@@ -351,6 +407,8 @@ class _Run:
                 chunk_size=self.ing.chunk_size,
                 chunk_overlap=self.ing.overlap,
             )
+        self.chunks_embedded += len(batch)
+        stored = self.files_done
         for (pending, index), vector in zip(batch, vectors, strict=True):
             if pending.vectors is None:  # one matrix per document: no copies when stored
                 pending.vectors = np.empty((len(pending.chunks), len(vector)), np.float32)
@@ -358,6 +416,8 @@ class _Run:
             pending.missing -= 1
             if pending.missing == 0:
                 self._store(pending)
+        if self.files_done == stored:  # else `_settled` has reported
+            self._report("")
 
     def _store(self, pending: _Pending) -> None:
         vectors = pending.vectors
@@ -380,10 +440,7 @@ class _Run:
 
     def _settled(self, path: Path) -> None:
         self.files_done += 1
-        if self.on_progress:
-            self.on_progress(
-                Progress(self.files_done, self.total, self.summary.chunks_added, str(path))
-            )
+        self._report(str(path))
 
 
 def _discover(

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ DEFAULT_READ_TIMEOUT = 300.0  # seconds between bytes: loading a model can take 
 DEFAULT_RETRIES = 3  # for refused connections and 502/503/504, never for 4xx
 DEFAULT_BACKOFF = 0.25  # seconds; sleeps 0, 0.5, 1.0 between the retries
 DEFAULT_BATCH_SIZE = 64  # texts per /api/embed request
+DEFAULT_TIMEOUT_RETRIES = 2  # an embed request with no answer in time is sent again this often
+DEFAULT_TIMEOUT_BACKOFF = 2.0  # seconds before the first resend; doubles, at most the timeout
 RETRY_STATUSES = (502, 503, 504)
 _DIRECT = {"http": None, "https": None, "all": None}  # requests: None drops an env proxy
 _HTML_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -152,6 +155,8 @@ class OllamaClient:
     A `user:password@` in the host is sent as HTTP basic auth and never shown.
     `timeout` is that pair, or one number of seconds for both (the connect timeout
     stays at most DEFAULT_CONNECT_TIMEOUT); by default `RAGKIT_TIMEOUT`, else 300 s.
+    An embed request that gets no answer within it is sent `timeout_retries` more
+    times, after `timeout_backoff` seconds (doubling), before the call fails.
     """
 
     def __init__(
@@ -162,10 +167,13 @@ class OllamaClient:
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        timeout_retries: int = DEFAULT_TIMEOUT_RETRIES,
+        timeout_backoff: float = DEFAULT_TIMEOUT_BACKOFF,
     ) -> None:
         self.host = parse_host(host)
         self.base_url = self.host.url
         self.timeout = _timeouts(timeout)
+        self.timeout_retries, self.timeout_backoff = max(0, timeout_retries), timeout_backoff
         # A local server is talked to directly, never through HTTP(S)_PROXY, as Ollama's
         # own clients do: a proxy would otherwise receive every document's text.
         self._proxies = _DIRECT if _is_loopback(self.base_url) else None
@@ -265,10 +273,24 @@ class OllamaClient:
         return np.concatenate(batches) if len(batches) > 1 else batches[0]
 
     def embed_batch(self, texts: Sequence[str], model: str) -> np.ndarray:
-        """Embed texts in one request (or, on an old server, one request per text)."""
+        """Embed texts in one request (or, on an old server, one request per text).
+
+        A busy server or a model being loaded may not answer within the read timeout:
+        the request is sent again, `timeout_retries` times, after a growing pause."""
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._dims.get(model, 0)), dtype=np.float32)
+        attempt = 0
+        while True:
+            try:
+                return self._embed_once(texts, model)
+            except _NoAnswer as exc:
+                if attempt >= self.timeout_retries:
+                    raise self._busy(attempt + 1, model) from exc
+            time.sleep(min(self.timeout_backoff * 2**attempt, self.timeout[1]))
+            attempt += 1
+
+    def _embed_once(self, texts: list[str], model: str) -> np.ndarray:
         if not self._legacy_embed:
             try:
                 body = self._json(
@@ -279,6 +301,16 @@ class OllamaClient:
                 self._legacy_embed = True
         rows = [self._legacy_embedding(text, model) for text in texts]
         return self._check_vectors(rows, len(texts), model)
+
+    def _busy(self, tries: int, model: str) -> OllamaError:
+        times = f", {tries} times in a row" if tries > 1 else ""
+        return OllamaError(
+            f"no answer from {self.base_url} within {self.timeout[1]:g}s{times}: "
+            f"the server is busy or the model '{model}' is still loading",
+            hint="Try again later (`ragkit index` resumes where it stopped), or allow a "
+            "longer wait with --timeout SECONDS or RAGKIT_TIMEOUT",
+            url=self.base_url,
+        )
 
     def _legacy_embedding(self, text: str, model: str) -> Any:
         try:
@@ -481,7 +513,7 @@ class OllamaClient:
         # A stream that stalls mid-answer arrives as a ConnectionError around urllib3's
         # ReadTimeoutError: the server is up, it just stopped sending.
         if isinstance(exc, requests.ReadTimeout) or _wraps(exc, ReadTimeoutError):
-            return OllamaError(
+            return _NoAnswer(
                 f"no answer from {self.base_url} within {read:g}s",
                 hint="The model may still be loading: try again, or allow a longer timeout"
                 " (--timeout SECONDS or RAGKIT_TIMEOUT)",
@@ -528,6 +560,10 @@ def _timeouts(timeout: float | tuple[float, float] | None) -> tuple[float, float
         return float(timeout[0]), float(timeout[1])
     read = float(timeout if timeout is not None else read_timeout() or DEFAULT_READ_TIMEOUT)
     return min(DEFAULT_CONNECT_TIMEOUT, read), read
+
+
+class _NoAnswer(OllamaError):
+    """No answer within the read timeout; `embed_batch` sends the request again."""
 
 
 class _RouteMissing(OllamaError):

@@ -3,13 +3,21 @@ stderr, byte sizes."""
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Self, TextIO
+from typing import TYPE_CHECKING, Self, TextIO
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .ingest import Progress
 
 _UNITS = {
     "": 1,
@@ -115,31 +123,154 @@ def bar(fraction: float, width: int = 24) -> str:
 
 
 class ProgressLine(StatusLine):
-    """Indexing progress: `update(progress)` takes an `ingest.Progress` and redraws
-    at most 10 times a second (always on the last file)."""
+    """Indexing progress on one line: elapsed time, files done/total, chunks embedded
+    out of those known so far, the rate and, once there is enough to go on, an ETA
+    from chunks (never from files: unchanged ones settle in an instant).
 
-    def __init__(self, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+    `update(progress)` takes an `ingest.Progress` and redraws at most 10 times a
+    second (always on the last file); meanwhile a ticker thread redraws every `tick`
+    seconds, so a slow server never looks hung. Draws only on a terminal or in a
+    notebook; `clock` and `tick=None` are for tests."""
+
+    WINDOW = 30.0  # seconds: the rate is measured over at least the last this many
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float | None = 0.5,
+    ) -> None:
         super().__init__(enabled=enabled, stream=stream)
-        self.started = time.monotonic()
-        self.last_draw = 0.0
+        self.enabled = enabled and (self.stream.isatty() or _is_notebook(self.stream))
+        self.clock, self.tick = clock, tick
+        self.started = clock()
+        self.last_draw = float("-inf")
+        self.progress: Progress | None = None
+        self.samples: deque[tuple[float, int]] = deque()  # (time, chunks done) as it grew
+        self.batches_back = 0  # times the chunks done grew
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
-    def update(self, progress) -> None:
-        now = time.monotonic()
-        finished = progress.files_done >= progress.files_total
-        if not self.enabled or (now - self.last_draw < 0.1 and not finished):
-            return
+    def __enter__(self) -> Self:
+        if self.enabled and self.tick:
+            self._ticker = threading.Thread(target=self._tick, name="ragkit-progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+        with self._lock:
+            super().__exit__(*exc)
+
+    def update(self, progress: Progress) -> None:
+        """Take a new `Progress`; redraw unless the last drawing is under 0.1 s old."""
+        with self._lock:
+            now = self.clock()
+            self._record(progress, now)
+            finished = progress.files_done >= progress.files_total
+            if self.enabled and (finished or now - self.last_draw >= 0.1):
+                self._draw_at(now)
+
+    def refresh(self) -> None:
+        """Redraw with the current time (what the ticker does)."""
+        with self._lock:
+            if self.enabled:
+                self._draw_at(self.clock())
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick):
+            self.refresh()
+
+    def _draw_at(self, now: float) -> None:
         self.last_draw = now
-        self.draw(self.render(progress, now - self.started))
+        line, width = self.render(now), _columns(self.stream)
+        self.draw(line[: width - 1] if width > 1 else line)  # a wrapped line cannot be redrawn
 
-    @staticmethod
-    def render(progress, elapsed: float) -> str:
+    def _record(self, progress: Progress, now: float) -> None:
+        """Keep the times at which chunks came back, from when there was work to do."""
+        self.progress = progress
+        if not self.samples and progress.chunks_total:
+            self.samples.append((now, progress.chunks_done))  # the rate's clock starts
+        elif self.samples and progress.chunks_done > self.samples[-1][1]:
+            self.samples.append((now, progress.chunks_done))
+            self.batches_back += 1
+        while len(self.samples) > 2 and self.samples[1][0] <= now - self.WINDOW:
+            self.samples.popleft()
+
+    def rate(self, now: float) -> float | None:
+        """Chunks per second since the newest sample at least WINDOW old (else since
+        embedding began); None before the first chunks came back."""
+        if len(self.samples) < 2 or self.progress is None:
+            return None
+        since, done_then = self.samples[0]
+        return (self.progress.chunks_done - done_then) / max(now - since, 1e-9)
+
+    def eta(self, now: float) -> float | None:
+        """Seconds left at the current rate, once two batches came back and the run's
+        chunks can be estimated; else None."""
+        rate, progress = self.rate(now), self.progress
+        if rate is None or progress is None or progress.chunks_expected is None:
+            return None
+        left = progress.chunks_expected - progress.chunks_done
+        if self.batches_back < 2 or left <= 0:  # too early to tell, or only storing is left
+            return None
+        return left / rate  # rate > 0: chunks came back since its sample
+
+    def render(self, now: float) -> str:
+        """The line for time `now`: `1m05s [####----] 20/167 files  66/380 chunks ...`."""
+        elapsed, progress = duration(now - self.started), self.progress
+        if progress is None:
+            return f"{elapsed}  looking for files..."
         done, total = progress.files_done, progress.files_total
-        rate = progress.chunks_done / elapsed if elapsed > 0 else 0.0
-        eta = elapsed / done * (total - done) if done else 0.0
-        return (
-            f"{bar(done / total if total else 1.0)} {done}/{total} files  "
-            f"{progress.chunks_done} chunks  {rate:.0f} chunks/s  ETA {eta:.0f}s"
-        )
+        expected = progress.chunks_expected
+        fraction = progress.chunks_done / expected if expected else (done / total if total else 1)
+        parts = [
+            f"{elapsed} {bar(fraction, 16)} {done}/{total} files",
+            f"{progress.chunks_done}/{progress.chunks_total} chunks",
+        ]
+        rate, eta = self.rate(now), self.eta(now)
+        if rate is not None:
+            parts.append(f"{per_second(rate)} chunks/s")
+        elif progress.chunks_total:
+            parts.append("waiting for Ollama")
+        if eta is not None:
+            parts.append(f"ETA {duration(math.ceil(eta))}")
+        return "  ".join(parts)
+
+
+def duration(seconds: float) -> str:
+    """`7s`, `3m05s`, `1h02m`."""
+    whole = int(max(seconds, 0))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def per_second(rate: float) -> str:
+    """A rate to two significant digits below 10 (`0.42`, `2.5`), whole above (`37`)."""
+    if rate >= 10:
+        return f"{rate:.0f}"
+    return f"{rate:.2g}" if rate < 1 else f"{rate:.1f}"
+
+
+def _is_notebook(stream: TextIO) -> bool:
+    """A Jupyter output stream: not a terminal, but it honours `\r`."""
+    return type(stream).__module__.startswith("ipykernel")
+
+
+def _columns(stream: TextIO) -> int:
+    """The terminal's width, 0 when unknown."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 class PullProgress(StatusLine):

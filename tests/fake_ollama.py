@@ -12,6 +12,7 @@ proxy in front of Ollama (`require_auth`). Embeddings carry meaning
         requests.post(f"{fake.url}/api/embed", json={"model": "nomic-embed-text", "input": "hi"})
 
     python -m tests.fake_ollama --port 11435 [--per-text-latency 0.002] [--serialize]
+        [--load-seconds 20]
 """
 
 from __future__ import annotations
@@ -483,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before every reply")
     parser.add_argument("--per-text-latency", type=float, default=0.0, help="seconds per text")
     parser.add_argument("--serialize", action="store_true", help="one embed at a time (one GPU)")
+    parser.add_argument("--load-seconds", type=float, default=0.0, help="first embed loads a model")
     parser.add_argument("--old-server", action="store_true", help="no /api/embed (pre-0.3)")
     parser.add_argument("--dim", type=int, default=None, help="embedding length for all models")
     parser.add_argument("--version", default="0.6.2", help="what /api/version reports")
@@ -497,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serialize=args.serialize,
         old_server=args.old_server,
     )
+    fake.load_slowly(args.load_seconds)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with fake:

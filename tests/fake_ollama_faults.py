@@ -52,6 +52,7 @@ class Faults:
             self._hanging = 0
             self.peak_concurrency = 0
             self.embedded_texts = 0
+            self._load_seconds, self._loaded_at = 0.0, None
 
     def _log(self, method: str, path: str, body: Any) -> None:
         if not path.startswith("/_fake/"):
@@ -79,6 +80,12 @@ class Faults:
         with self._lock:
             running = time.perf_counter() - self._busy_since if self._active else 0.0
             return self._busy + running
+
+    @property
+    def active_embeds(self) -> int:
+        """Embed requests being worked on right now (in their per-text latency)."""
+        with self._lock:
+            return self._active
 
     def fail_next(
         self, n: int = 1, status: int = 503, body: Any = None, path: str | None = None
@@ -130,6 +137,22 @@ class Faults:
                 yield
         finally:
             self.serialize = serialize
+
+    def load_slowly(self, seconds: float) -> None:
+        """The embedding model is not loaded yet: the next embed starts a load of `seconds`,
+        and it and every embed arriving meanwhile wait for it, as with Ollama. A client that
+        gives up does not stop the load; once loaded, embeds are served as usual."""
+        with self._lock:
+            self._load_seconds, self._loaded_at = seconds, None
+
+    def _wait_for_load(self) -> None:
+        with self._lock:
+            if self._load_seconds <= 0:
+                return
+            if self._loaded_at is None:
+                self._loaded_at = time.monotonic() + self._load_seconds
+            left = self._loaded_at - time.monotonic()
+        self._sleep(left)
 
     def _arm(self, pending: Pending) -> None:
         with self._lock:
@@ -184,7 +207,9 @@ class Faults:
 
     @contextmanager
     def _embedding(self, n: int) -> Iterator[None]:
-        """One embed job: the GPU lock if `serialize`, per-text latency, busy accounting."""
+        """One embed job: a model load, the GPU lock if `serialize`, per-text latency,
+        busy accounting."""
+        self._wait_for_load()
         with self._gpu if self.serialize else nullcontext():
             with self._lock:
                 if self._active == 0:

@@ -348,7 +348,7 @@ def test_read_timeout_is_a_clear_error(fake_ollama):
 
 
 def test_requests_exceptions_never_escape(fake_ollama):
-    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3))
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3), timeout_retries=0)
     fake_ollama.hang_next(2.0)
     try:
         client.embed(["x"], EMBED)
@@ -356,6 +356,44 @@ def test_requests_exceptions_never_escape(fake_ollama):
         pass
     else:
         pytest.fail("a hanging server must raise")
+
+
+def test_an_embed_that_times_out_is_sent_again_after_a_pause(fake_ollama):
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3), timeout_backoff=0.05)
+    fake_ollama.hang_next(2.0, path="/api/embed")
+    fake_ollama.hang_next(2.0, path="/api/embed")
+    vectors = client.embed(["the dome", "the winch"], EMBED)
+    assert vectors.shape == (2, 768)
+    assert fake_ollama.count("/api/embed") == 3  # two timeouts, then the answer
+
+
+def test_an_embed_that_keeps_timing_out_says_the_server_is_busy(fake_ollama):
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3), timeout_retries=1)
+    client.timeout_backoff = 0.05
+    fake_ollama.hang_next(2.0, path="/api/embed")
+    fake_ollama.hang_next(2.0, path="/api/embed")
+    with pytest.raises(OllamaError) as info:
+        client.embed(["x"], EMBED)
+    message = str(info.value)
+    assert "within 0.3s, 2 times in a row" in message
+    assert f"the server is busy or the model '{EMBED}' is still loading" in message
+    assert "--timeout SECONDS or RAGKIT_TIMEOUT" in message
+    assert fake_ollama.count("/api/embed") == 2 and not isinstance(info.value, OllamaUnavailable)
+
+
+def test_an_embed_outlasts_a_model_load_longer_than_the_timeout(fake_ollama):
+    fake_ollama.load_slowly(0.8)  # each try waits at most 0.3 s: the third one is served
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3), timeout_backoff=0.05)
+    assert client.embed(["the dome"], EMBED).shape == (1, 768)
+    assert 2 <= fake_ollama.count("/api/embed") <= 3
+
+
+def test_a_chat_that_times_out_is_not_sent_again(fake_ollama):
+    client = OllamaClient(fake_ollama.url, timeout=(2.0, 0.3), timeout_backoff=0.05)
+    fake_ollama.hang_next(2.0, path="/api/chat")
+    with pytest.raises(OllamaError, match=r"within 0\.3s"):
+        client.chat([{"role": "user", "content": "Hi"}], CHAT)
+    assert fake_ollama.count("/api/chat") == 1
 
 
 # -- chat and generate -------------------------------------------------------
