@@ -21,7 +21,7 @@ import click
 from . import config, interrupts
 from .config import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FILE_SIZE, DEFAULT_NUM_CTX, DEFAULT_OVERLAP
 from .errors import OllamaUnavailable, RagkitError
-from .terminal import UNSAFE_CHARS, ProgressLine, PullProgress, human_bytes, parse_size, printable
+from .terminal import UNSAFE_CHARS, PullProgress, human_bytes, parse_size, printable
 
 # Each command imports the library modules it needs, so `ragkit --help` loads
 # neither numpy nor requests nor SQLite (tests/test_startup.py).
@@ -158,31 +158,22 @@ def index(
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
-    from .discovery import check_paths
-    from .ingest import Ingester
-    from .ollama import OllamaClient
-    from .store import Store
+    from .index import Index
 
-    check_paths(paths)  # before the Store creates a database for a mistyped folder
-    with Store(config.db_path(db)) as store:
-        ingester = Ingester(
-            store,
-            OllamaClient(host, timeout=timeout),
+    with Index(db, host=host, timeout=timeout) as target:
+        summary = target.add(
+            paths,
+            include=include or None,
+            exclude=exclude or None,
+            prune=not no_prune,
+            reembed=reembed,
             embed_model=embed_model,
             chunk_size=chunk_size,
             overlap=overlap,
             max_file_size=max_file_size,
+            progress=not as_json,
+            on_wait=lambda note: click.echo(note, err=True),
         )
-        with ProgressLine(enabled=not as_json) as progress:
-            summary = ingester.run(
-                paths,
-                include=include or None,
-                exclude=exclude or None,
-                prune=not no_prune,
-                reembed=reembed,
-                on_progress=progress.update,
-                on_wait=lambda note: click.echo(note, err=True),
-            )
     if as_json:
         print_json(summary.to_dict())
     else:

@@ -37,7 +37,8 @@ class Index:
 
     `embed_model` defaults to the one the index was built with (else
     RAGKIT_EMBED_MODEL, else nomic-embed-text); `chat_model` to RAGKIT_CHAT_MODEL,
-    else llama3.2. Close it when done, or use it as a context manager.
+    else llama3.2; `timeout` (seconds to wait for Ollama) to RAGKIT_TIMEOUT, else 300.
+    Close it when done, or use it as a context manager.
     """
 
     def __init__(
@@ -47,9 +48,10 @@ class Index:
         host: str | None = None,
         embed_model: str | None = None,
         chat_model: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.path = config.db_path(db)
-        self.client = OllamaClient(host)
+        self.client = OllamaClient(host, timeout=timeout)
         self.chat_model = config.chat_model(chat_model)
         self._embed_model = embed_model
         self._store: Store | None = None
