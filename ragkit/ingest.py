@@ -65,7 +65,8 @@ class IngestSummary:
             f"{self.files} file{'' if self.files == 1 else 's'}: {self.new} new, "
             f"{self.changed} changed, "
             f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} failed; "
-            f"{self.chunks_added} chunks added in {self.seconds:.1f}s"
+            f"{self.chunks_added} chunk{'' if self.chunks_added == 1 else 's'} added "
+            f"in {self.seconds:.1f}s"
         )
 
 

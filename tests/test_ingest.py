@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from ragkit.cli import EXIT_PARTIAL, cli
 from ragkit.errors import ConfigError, IndexMismatch, OllamaError, OllamaUnavailable
-from ragkit.ingest import Ingester
+from ragkit.ingest import IngestSummary, Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 
@@ -429,6 +429,11 @@ def test_an_overlap_of_half_the_chunk_or_more_is_refused(tmp_path, store, client
 def test_the_summary_counts_one_file_in_the_singular(tmp_path, store, client):
     write_corpus(tmp_path, n=1)
     assert str(Ingester(store, client).run([tmp_path])).startswith("1 file: 1 new")
+
+
+def test_the_summary_counts_one_chunk_in_the_singular():
+    assert "; 1 chunk added in" in str(IngestSummary(new=1, chunks_added=1))
+    assert "; 2 chunks added in" in str(IngestSummary(new=1, chunks_added=2))
 
 
 def test_ctrl_c_stops_index_with_exit_130_keeping_whole_documents(tmp_path, fake_ollama):
