@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from ragkit.cli import EXIT_PARTIAL, cli
 from ragkit.errors import ConfigError, IndexMismatch, OllamaError, OllamaUnavailable
-from ragkit.ingest import IngestSummary, Ingester
+from ragkit.ingest import Ingester, IngestSummary
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 
