@@ -13,6 +13,7 @@ from ragkit.retriever import Retriever
 from ragkit.store import schema
 from ragkit.vectors import VectorCache
 from tests.fake_ollama import FakeOllama
+from tests.old_schemas import add_old
 from tests.test_store import DIM, add, fts_in_step
 
 MODEL = "nomic-embed-text"
@@ -71,10 +72,10 @@ def test_ids_after_delete_reinsert_and_clear_are_above_every_earlier_id(tmp_path
 def test_a_v2_index_migrates_with_its_chunks_fts_and_search_intact(tmp_path, monkeypatch, how):
     db = tmp_path / "index.db"
     with v2_store(db, monkeypatch) as old:
-        add(old, "/a.md", "alpha dome", "beta shutter", seed=1)
-        add(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
+        add_old(old, "/a.md", "alpha dome", "beta shutter", seed=1)
+        add_old(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
         reused = ids_of(old, "/b.md")
-        add(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
+        add_old(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
         assert ids_of(old, "/b.md") == reused  # what version 2 did: ids given out again
         VectorCache(old).refresh()
         keyword = old.keyword_search("alpha")
@@ -82,8 +83,9 @@ def test_a_v2_index_migrates_with_its_chunks_fts_and_search_intact(tmp_path, mon
     if how == "rebuilt":  # where SQLite refuses schema edits (defensive mode)
         monkeypatch.setattr(schema, "_autoincrement_in_place", refuse_schema_edits)
     with store_module.Store(db, create=False) as store:
-        assert store.meta()["schema_version"] == "3" and store.generation == generation
-        assert all_rows(db) == before  # ids, texts, spans and embeddings as they were
+        assert store.meta()["schema_version"] == str(schema.SCHEMA_VERSION)
+        assert store.generation == generation
+        assert [row[:9] for row in all_rows(db)] == before  # ids, texts, spans, embeddings
         sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks'").fetchone()
         assert "AUTOINCREMENT" in sql[0]
         names = {row[0] for row in store.db.execute("SELECT name FROM sqlite_master")}

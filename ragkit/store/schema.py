@@ -12,7 +12,7 @@ import sqlite3
 
 FTS_AUTOMERGE = 16  # fewer, larger FTS5 merges: faster bulk inserts
 
-FTS_TRIGGERS = {
+M001_FTS_TRIGGERS = {  # chunks_fts over chunks.text alone (m001 to m003)
     "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
         INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
     END""",
@@ -22,6 +22,21 @@ FTS_TRIGGERS = {
     "chunks_au": """CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
         INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
         INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+    END""",
+}
+
+FTS_TRIGGERS = {  # since m004: chunks_fts over chunks.text and chunks.context
+    "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text, new.context);
+    END""",
+    "chunks_ad": """CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text, context)
+            VALUES ('delete', old.id, old.text, old.context);
+    END""",
+    "chunks_au": """CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
+        INSERT INTO chunks_fts (chunks_fts, rowid, text, context)
+            VALUES ('delete', old.id, old.text, old.context);
+        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text, new.context);
     END""",
 }
 
@@ -50,7 +65,7 @@ SET_META = (
 
 def m001_initial(conn: sqlite3.Connection) -> None:
     """documents, chunks, chunks_fts with its triggers, meta."""
-    for sql in (*M001_TABLES, *FTS_TRIGGERS.values()):
+    for sql in (*M001_TABLES, *M001_FTS_TRIGGERS.values()):
         conn.execute(sql)
     conn.execute(
         "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
@@ -111,7 +126,7 @@ def _autoincrement_in_place(conn: sqlite3.Connection) -> None:
 
 def _rebuild_chunks(conn: sqlite3.Connection) -> None:
     """Copy `chunks` into an AUTOINCREMENT table with the same ids, index and triggers."""
-    for trigger in FTS_TRIGGERS:
+    for trigger in M001_FTS_TRIGGERS:
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute(M003_CHUNKS)
     columns = "id, document_id, seq, text, page, char_start, char_end, heading, embedding"
@@ -119,10 +134,53 @@ def _rebuild_chunks(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE chunks")
     conn.execute("ALTER TABLE chunks_new RENAME TO chunks")
     conn.execute("CREATE INDEX chunks_document_id ON chunks (document_id)")
+    for sql in M001_FTS_TRIGGERS.values():
+        conn.execute(sql)
+
+
+def keyword_context(title: str | None, heading: str | None) -> str | None:
+    """What a chunk's `context` column holds: its document's title and its heading path,
+    one per line, the title left out when the path already starts with it."""
+    if title and heading and (heading == title or heading.startswith(f"{title} > ")):
+        title = None
+    return "\n".join(part for part in (title, heading) if part) or None
+
+
+M004_FTS = """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, context, content='chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2')"""
+
+
+def m004_titles_in_keyword_index(conn: sqlite3.Connection) -> None:
+    """`chunks.context` (`keyword_context`: title and heading path) and chunks_fts over
+    text and context, each with its own BM25 weight: a title word now matches every
+    chunk of its document, not only the first, while the shown text and its spans
+    stay exactly the document's. Filling the column rewrites each chunk row once."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN context TEXT")
+    conn.create_function("ragkit_context", 2, keyword_context, deterministic=True)
+    conn.execute(
+        """UPDATE chunks SET context = ragkit_context(
+            (SELECT title FROM documents WHERE documents.id = chunks.document_id), heading)
+        WHERE heading IS NOT NULL OR document_id IN
+            (SELECT id FROM documents WHERE title IS NOT NULL)"""
+    )
+    for trigger in M001_FTS_TRIGGERS:
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE chunks_fts")
+    conn.execute(M004_FTS)
+    conn.execute(
+        "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
+    )
+    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
     for sql in FTS_TRIGGERS.values():
         conn.execute(sql)
 
 
 # migration i brings the schema to version i + 1
-MIGRATIONS = (m001_initial, m002_index_id, m003_chunk_ids_never_reused)
+MIGRATIONS = (
+    m001_initial,
+    m002_index_id,
+    m003_chunk_ids_never_reused,
+    m004_titles_in_keyword_index,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
