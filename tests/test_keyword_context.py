@@ -6,9 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 from ragkit.store import NewDocument, Store, schema
-from ragkit.store.schema import keyword_context
 from tests.old_schemas import add_old, old_store
-from tests.test_store import DIM, chunks_of, fts_in_step, vectors
+from tests.test_store import DIM, Chunk, chunks_of, fts_in_step, vectors
 
 
 def titled(path: str, title: str | None) -> NewDocument:
@@ -19,12 +18,40 @@ def fts_check(store: Store) -> None:
     store.db.conn.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('integrity-check', 1)")
 
 
-def test_keyword_context_is_the_title_and_the_path_without_repeats():
-    assert keyword_context("Guide", "Install > Linux") == "Guide\nInstall > Linux"
-    assert keyword_context("Guide", "Guide > Install") == "Guide > Install"
-    assert keyword_context("Guide", "Guide") == "Guide"
-    assert keyword_context(None, "Install") == "Install" and keyword_context("T", None) == "T"
-    assert keyword_context(None, None) is None and keyword_context("", "") is None
+def contexts(store: Store) -> dict[str, list[str | None]]:
+    rows = store.db.execute(
+        """SELECT d.path, x.context FROM chunks c JOIN documents d ON d.id = c.document_id
+        LEFT JOIN chunk_contexts x ON x.id = c.id ORDER BY c.id"""
+    )
+    found: dict[str, list[str | None]] = {}
+    for path, context in rows:
+        found.setdefault(path, []).append(context)
+    return found
+
+
+def test_the_context_is_the_title_and_the_path_without_repeats(store):
+    store.set_index_params(embed_model="m", dim=DIM, chunk_size=100, chunk_overlap=10)
+    cases = {
+        "/a": ("Guide", "Install > Linux"),
+        "/b": ("Guide", "Guide > Install"),
+        "/c": ("Guide", "Guide"),
+        "/d": (None, "Install"),
+        "/e": ("T", None),
+        "/f": (None, None),
+        "/g": ("", ""),
+    }
+    for path, (title, heading) in cases.items():
+        chunk = Chunk(0, "text", 0, 4, None, heading)
+        store.replace_document(titled(path, title), [chunk], vectors(1))
+    assert contexts(store) == {
+        "/a": ["Guide\nInstall > Linux"],
+        "/b": ["Guide > Install"],
+        "/c": ["Guide"],
+        "/d": ["Install"],
+        "/e": ["T"],
+        "/f": [None],
+        "/g": [None],
+    }
 
 
 def test_a_title_word_finds_the_chunk_that_holds_the_answer(tmp_path):
@@ -48,6 +75,7 @@ def test_a_title_word_finds_the_chunk_that_holds_the_answer(tmp_path):
         store.delete_documents(["/w.md"])
         store.clear()
         fts_check(store)
+        assert store.db.execute("SELECT count(*) FROM chunk_contexts").fetchone()[0] == 0
 
 
 def test_a_v3_index_migrates_its_titles_and_headings_into_the_keyword_index(tmp_path, monkeypatch):
@@ -63,8 +91,11 @@ def test_a_v3_index_migrates_its_titles_and_headings_into_the_keyword_index(tmp_
         assert store.meta()["schema_version"] == str(schema.SCHEMA_VERSION) == "4"
         assert store.generation == generation
         rows = store.db.execute("SELECT * FROM chunks ORDER BY id").fetchall()
-        assert [row[:-1] for row in rows] == before  # ids, texts, spans, embeddings as they were
-        assert [row[-1] for row in rows] == ["Dome guide\nh0", "Dome guide\nh1", "h0", "h1"]
+        assert rows == before  # ids, texts, spans and embeddings as they were
+        assert contexts(store) == {
+            "/a.md": ["Dome guide\nh0", "Dome guide\nh1"],
+            "/b.md": ["h0", "h1"],
+        }
         assert (
             fts_in_step(store) and store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         )
@@ -75,3 +106,4 @@ def test_a_v3_index_migrates_its_titles_and_headings_into_the_keyword_index(tmp_
         store.delete_documents(["/b.md"])
         fts_check(store)
         assert len(store.keyword_search("guide", 5)) == 1
+        assert contexts(store) == {"/a.md": ["Dome guide\nh0"]}

@@ -7,8 +7,9 @@ the file).
     ...     store.keyword_search("dome rotation", limit=5)
 
 Tables: `documents`, `chunks` (text, spans and a float32 little-endian embedding
-blob), `chunks_fts` (FTS5 over `chunks.text` and `chunks.context`, the title and
-heading path indexed but never shown; external content, kept in step by
+blob), `chunk_contexts` (each chunk's document title and heading path), `chunks_fts`
+(FTS5 over the text and that context, each column with its own BM25 weight; external
+content, the view `chunks_keyword`, kept in step by
 triggers) and `meta` (schema_version, embed_model, dim, chunk_size,
 chunk_overlap, generation). Every write runs in one ``BEGIN IMMEDIATE``
 transaction and bumps `generation`, the retriever's cache key. `sqlite3` errors
@@ -47,14 +48,14 @@ from .opening import (
     writable,
 )
 from .records import ChunkLike, ChunkRow, DocumentInfo, IdSummary, NewDocument  # noqa: F401
-from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META, keyword_context
+from .schema import FTS_TRIGGERS, MIGRATIONS, SCHEMA_VERSION, SET_META
 
 if TYPE_CHECKING:  # sqlite-utils imports click; load it only when `Store.db` is used
     import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
 FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
-INSERT_BATCH = 256  # chunk rows per multi-row INSERT (9 parameters each)
+INSERT_BATCH = 256  # chunk rows per multi-row INSERT (8 parameters each)
 MAX_QUERY_TOKENS = 64  # words kept from a keyword query
 CONTEXT_WEIGHT = 1.0  # BM25 weight of a chunk's title and heading path; its text weighs 1
 
@@ -65,7 +66,7 @@ _BUILD_HINT = "Build it with `ragkit index FOLDER`, or point --db or RAGKIT_DB a
 
 _INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)"""
-_CHUNK_COLUMNS = "document_id, seq, text, page, char_start, char_end, heading, embedding, context"
+_CHUNK_COLUMNS = "document_id, seq, text, page, char_start, char_end, heading, embedding"
 _CHUNK_ROWS = """SELECT c.id, c.document_id, d.path, d.title, c.seq, c.text, c.page,
     c.char_start, c.char_end, c.heading
     FROM chunks c JOIN documents d ON d.id = c.document_id"""
@@ -120,27 +121,20 @@ def _anchor_glob(pattern: str) -> str:
 
 @lru_cache(maxsize=8)
 def _insert_chunks_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
     return f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES {values}"
 
 
 def _chunk_params(
-    doc: tuple[int, str | None],
-    chunks: Sequence[ChunkLike],
-    matrix: np.ndarray,
-    start: int,
-    count: int,
+    doc_id: int, chunks: Sequence[ChunkLike], matrix: np.ndarray, start: int, count: int
 ) -> list[Any]:
-    """The 9 INSERT parameters of each of chunks[start:start + count], flattened;
-    `doc` is the document's (id, title)."""
-    doc_id, title = doc
+    """The 8 INSERT parameters of each of chunks[start:start + count], flattened."""
     blob, width = matrix[start : start + count].tobytes(), matrix.shape[1] * 4
     params: list[Any] = []
     for i in range(count):
         c = chunks[start + i]
         embedding = blob[i * width : (i + 1) * width]
-        context = keyword_context(title, c.heading)
-        params += (doc_id, c.seq, c.text, c.page, c.start, c.end, c.heading, embedding, context)
+        params += (doc_id, c.seq, c.text, c.page, c.start, c.end, c.heading, embedding)
     return params
 
 
@@ -450,7 +444,7 @@ class Store:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             values = (doc.path, doc.hash, doc.size, doc.mtime, doc.type, doc.title, now)
             doc_id = conn.execute(_INSERT_DOCUMENT, values).lastrowid
-            self._insert_chunks(conn, (doc_id, doc.title), chunks, matrix)
+            self._insert_chunks(conn, doc_id, chunks, matrix)
             self._bump_generation(conn)
         return doc_id
 
@@ -470,10 +464,7 @@ class Store:
 
     @staticmethod
     def _insert_chunks(
-        conn: sqlite3.Connection,
-        doc: tuple[int, str | None],
-        chunks: Sequence[ChunkLike],
-        matrix: np.ndarray,
+        conn: sqlite3.Connection, doc_id: int, chunks: Sequence[ChunkLike], matrix: np.ndarray
     ) -> None:
         """Insert INSERT_BATCH rows per statement.
 
@@ -484,12 +475,12 @@ class Store:
         full, rest = divmod(len(chunks), INSERT_BATCH)
         if full:
             batches = (
-                _chunk_params(doc, chunks, matrix, k * INSERT_BATCH, INSERT_BATCH)
+                _chunk_params(doc_id, chunks, matrix, k * INSERT_BATCH, INSERT_BATCH)
                 for k in range(full)
             )
             conn.executemany(_insert_chunks_sql(INSERT_BATCH), batches)
         if rest:
-            params = _chunk_params(doc, chunks, matrix, full * INSERT_BATCH, rest)
+            params = _chunk_params(doc_id, chunks, matrix, full * INSERT_BATCH, rest)
             conn.execute(_insert_chunks_sql(rest), params)
 
     def update_document_stat(self, path: str, *, size: int, mtime: float) -> None:
@@ -516,6 +507,7 @@ class Store:
             # Emptying the FTS index at once beats a 'delete' per chunk from the trigger.
             conn.execute("DROP TRIGGER chunks_ad")
             conn.execute("DELETE FROM chunks")
+            conn.execute("DELETE FROM chunk_contexts")
             conn.execute("DELETE FROM documents")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
             conn.execute(FTS_TRIGGERS["chunks_ad"])

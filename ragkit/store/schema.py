@@ -25,19 +25,23 @@ M001_FTS_TRIGGERS = {  # chunks_fts over chunks.text alone (m001 to m003)
     END""",
 }
 
-FTS_TRIGGERS = {  # since m004: chunks_fts over chunks.text and chunks.context
-    "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
-        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text, new.context);
-    END""",
-    "chunks_ad": """CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
-        INSERT INTO chunks_fts (chunks_fts, rowid, text, context)
-            VALUES ('delete', old.id, old.text, old.context);
-    END""",
-    "chunks_au": """CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
-        INSERT INTO chunks_fts (chunks_fts, rowid, text, context)
-            VALUES ('delete', old.id, old.text, old.context);
-        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text, new.context);
-    END""",
+# A chunk's keyword context from its document's title `t` and heading path `h`: both,
+# one per line, the title left out when the path already starts with it.
+_CONTEXT = """CASE WHEN coalesce(t, '') = '' THEN nullif(h, '') WHEN coalesce(h, '') = '' THEN t
+    WHEN h = t OR substr(h, 1, length(t) + 3) = t || ' > ' THEN h ELSE t || char(10) || h END"""
+_ADD_CONTEXT = f"""INSERT INTO chunk_contexts (id, context) SELECT new.id, {_CONTEXT}
+        FROM (SELECT title AS t, new.heading AS h FROM documents WHERE id = new.document_id);
+        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text,
+            (SELECT context FROM chunk_contexts WHERE id = new.id));"""
+_DROP_CONTEXT = """INSERT INTO chunks_fts (chunks_fts, rowid, text, context) VALUES ('delete',
+            old.id, old.text, (SELECT context FROM chunk_contexts WHERE id = old.id));
+        DELETE FROM chunk_contexts WHERE id = old.id;"""
+
+FTS_TRIGGERS = {  # since m004: chunks_fts over chunks.text and chunk_contexts.context
+    "chunks_ai": f"CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN {_ADD_CONTEXT} END",
+    "chunks_ad": f"CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN {_DROP_CONTEXT} END",
+    "chunks_au": f"""CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
+        {_DROP_CONTEXT} {_ADD_CONTEXT} END""",
 }
 
 M001_TABLES = (
@@ -138,36 +142,32 @@ def _rebuild_chunks(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-def keyword_context(title: str | None, heading: str | None) -> str | None:
-    """What a chunk's `context` column holds: its document's title and its heading path,
-    one per line, the title left out when the path already starts with it."""
-    if title and heading and (heading == title or heading.startswith(f"{title} > ")):
-        title = None
-    return "\n".join(part for part in (title, heading) if part) or None
-
-
-M004_FTS = """CREATE VIRTUAL TABLE chunks_fts USING fts5(
-    text, context, content='chunks', content_rowid='id',
-    tokenize='porter unicode61 remove_diacritics 2')"""
+M004_TABLES = (
+    "CREATE TABLE chunk_contexts (id INTEGER PRIMARY KEY, context TEXT)",
+    """CREATE VIEW chunks_keyword (id, text, context) AS SELECT c.id, c.text, x.context
+        FROM chunks c LEFT JOIN chunk_contexts x ON x.id = c.id""",
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, context, content='chunks_keyword', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+)
 
 
 def m004_titles_in_keyword_index(conn: sqlite3.Connection) -> None:
-    """`chunks.context` (`keyword_context`: title and heading path) and chunks_fts over
-    text and context, each with its own BM25 weight: a title word now matches every
-    chunk of its document, not only the first, while the shown text and its spans
-    stay exactly the document's. Filling the column rewrites each chunk row once."""
-    conn.execute("ALTER TABLE chunks ADD COLUMN context TEXT")
-    conn.create_function("ragkit_context", 2, keyword_context, deterministic=True)
-    conn.execute(
-        """UPDATE chunks SET context = ragkit_context(
-            (SELECT title FROM documents WHERE documents.id = chunks.document_id), heading)
-        WHERE heading IS NOT NULL OR document_id IN
-            (SELECT id FROM documents WHERE title IS NOT NULL)"""
-    )
+    """Index each chunk's document title and heading path (`chunk_contexts`, written by
+    the chunk triggers) in a second chunks_fts column with its own BM25 weight: a title
+    word now matches every chunk of its document, not only the first, while the text
+    shown and its spans stay exactly the document's. Chunk rows are not rewritten: the
+    cost is one small row per chunk and a rebuild of the keyword index."""
     for trigger in M001_FTS_TRIGGERS:
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DROP TABLE chunks_fts")
-    conn.execute(M004_FTS)
+    for sql in M004_TABLES:
+        conn.execute(sql)
+    conn.execute(
+        f"""INSERT INTO chunk_contexts (id, context) SELECT id, {_CONTEXT} FROM (SELECT
+        c.id AS id, d.title AS t, c.heading AS h FROM chunks c JOIN documents d
+        ON d.id = c.document_id)"""
+    )
     conn.execute(
         "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
     )
