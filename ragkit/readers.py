@@ -3,10 +3,11 @@
     doc = read_document(path, max_bytes=50_000_000)   # raises DocumentError
 
 Plain text and source code are decoded (UTF-8 with or without BOM, UTF-16/32
-with a BOM, else a lenient fallback); HTML is reduced to its visible text with
-paragraph breaks kept; PDFs are read page by page with `pypdf`, and
-`Document.page_starts` records where each page begins in the text. This module
-never chunks or embeds.
+with a BOM, else a lenient fallback); HTML is reduced to its content text with
+paragraph breaks kept (`ragkit.htmltext`); PDFs are read page by page with `pypdf`,
+and `Document.page_starts` records where each page begins in the text.
+`Document.headings` lists the markdown, HTML and reStructuredText headings with
+where each starts in the text. This module never chunks or embeds.
 """
 
 from __future__ import annotations
