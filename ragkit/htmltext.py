@@ -7,9 +7,10 @@ footnotes), the page's own `header`/`footer` (those inside `main`, `article` or
 `section` are content), elements with role navigation/banner/contentinfo/search,
 `hidden` or `aria-hidden="true"` elements, skip links and permalink anchors
 (`a.headerlink` and anchors whose whole text is a mark such as `¶`). When the page
-has `main` (or `[role=main]`), only its text is kept; else, when it has `article`s,
-only theirs. Blocks become line or paragraph breaks, table rows become lines,
-`pre` is kept as is, images give their `alt` text, and `h1`-`h6` give the headings.
+has `main` (or `[role=main]`), only its text is kept; else, when its `article`s hold
+a third of its text or more, only theirs. Blocks become line or paragraph breaks,
+table rows become lines, `pre` is kept as is, images give their `alt` text, and
+`h1`-`h6` give the headings.
 One pass, work linear in the page (`_OpenElements.steps` counts the stack's work).
 """
 
@@ -39,6 +40,7 @@ _FURNITURE_ROLES = frozenset({"navigation", "banner", "contentinfo", "search"})
 _PERMALINK_CLASSES = frozenset({"headerlink", "anchorlink", "anchorjs-link", "header-anchor"})
 _PERMALINK_TEXTS = frozenset({"¶", "#", "§", "🔗"})
 _SKIP_LINK = re.compile(r"(?i)(skip|jump) to\b")
+ARTICLE_SHARE = 1 / 3  # of a page's text its articles must hold to stand for the page
 _WHITESPACE = re.compile(r"\s+")
 _NON_SPACE = re.compile(r"\S")
 
@@ -232,7 +234,7 @@ class _VisibleTextParser(HTMLParser):
     def content(self) -> tuple[str, list[Heading]]:
         """The text of the main regions, else the articles, else the whole page, with
         the offset in it of each heading those pieces hold."""
-        spans = self._spans["main"] or self._spans["article"] or [(0, len(self._out))]
+        spans = self._spans["main"] or self._articles() or [(0, len(self._out))]
         marks = {start for start, _, _ in self._headings}
         parts: list[str] = []
         offsets: dict[int, int] = {}
@@ -253,6 +255,13 @@ class _VisibleTextParser(HTMLParser):
 
     def title(self) -> str | None:
         return self._title_text or None
+
+    def _articles(self) -> list[tuple[int, int]]:
+        """The article spans, if they hold at least ARTICLE_SHARE of the page's text: a
+        page whose only `article` is a comment or a card keeps the rest of its text."""
+        spans = self._spans["article"]
+        held = sum(len(self._out[i]) for first, end in spans for i in range(first, end))
+        return spans if held >= ARTICLE_SHARE * sum(map(len, self._out)) else []
 
 
 def _placed(

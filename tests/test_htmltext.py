@@ -170,6 +170,13 @@ def test_several_articles_are_all_kept_in_order():
     assert [offset for offset, _, _ in headings] == [0, text.index("Two")]
 
 
+def test_a_small_article_does_not_stand_for_the_page():
+    body = "<h1>Report</h1><p>" + "The long body of the page. " * 20 + "</p>"
+    comment = "<article><p>Nice post!</p></article>"
+    text, _, _ = html_document(f"<div>{body}</div>{comment}")
+    assert text.startswith("Report\n\nThe long body") and text.endswith("Nice post!")
+
+
 def test_hidden_void_and_optional_end_elements_hide_no_more_than_themselves():
     page = "<p>one<img aria-hidden='true' src=x><input type=hidden value=v></p>"
     page += "<li aria-hidden=true>item<li>two</ul><p hidden>para<p>three"
@@ -193,7 +200,7 @@ def test_html_headings_give_each_chunk_its_path(tmp_path):
 
 
 def test_nested_furniture_is_skipped_in_linear_work():
-    depth = 100_000
+    depth = 20_000
     page = "<p>before</p><div role=navigation>" + "<div>" * depth + "x" + "</div>" * depth
     parser = _VisibleTextParser()
     parser.feed(page + "</div><main><div>" * 3 + "<p>after</p>")
