@@ -13,7 +13,6 @@ from ragkit.retriever import Retriever
 from ragkit.store import schema
 from ragkit.vectors import VectorCache
 from tests.fake_ollama import FakeOllama
-from tests.old_schemas import add_old
 from tests.test_store import DIM, add, fts_in_step
 
 MODEL = "nomic-embed-text"
@@ -72,10 +71,10 @@ def test_ids_after_delete_reinsert_and_clear_are_above_every_earlier_id(tmp_path
 def test_a_v2_index_migrates_with_its_chunks_fts_and_search_intact(tmp_path, monkeypatch, how):
     db = tmp_path / "index.db"
     with v2_store(db, monkeypatch) as old:
-        add_old(old, "/a.md", "alpha dome", "beta shutter", seed=1)
-        add_old(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
+        add(old, "/a.md", "alpha dome", "beta shutter", seed=1)
+        add(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
         reused = ids_of(old, "/b.md")
-        add_old(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
+        add(old, "/b.md", "gamma mirror", "alpha motor", seed=2)
         assert ids_of(old, "/b.md") == reused  # what version 2 did: ids given out again
         VectorCache(old).refresh()
         keyword = old.keyword_search("alpha")
