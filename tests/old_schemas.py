@@ -26,7 +26,7 @@ def old_store(path, version: int, monkeypatch: pytest.MonkeyPatch) -> store_modu
 def add_old(
     store: store_module.Store, path: str, *texts: str, seed: int = 0, title: str | None = None
 ) -> None:
-    """Write a document the way schemas 1 to 3 stored one (no `chunks.context`)."""
+    """Write a titled document with plain SQL, as any schema up to 3 takes it."""
     conn = store.conn
     with conn:
         conn.execute("DELETE FROM documents WHERE path = ?", (path,))
