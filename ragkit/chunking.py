@@ -1,7 +1,7 @@
 """Split a document's text into overlapping chunks with exact character spans.
 
     chunks = chunk_text(doc.text, size=1000, overlap=150,
-                        page_starts=doc.page_starts, markdown=doc.type == "markdown")
+                        page_starts=doc.page_starts, headings=doc.headings)
 
 Pure functions, no I/O. Every chunk satisfies `text[c.start:c.end] == c.text`,
 is at most `size` characters long and never blank; together the chunks cover
@@ -9,9 +9,10 @@ every non-whitespace character. Each chunk ends at the best break found in
 the second half of its window: a paragraph break, else a line break, else a
 sentence end, else a space, else (one giant word) a hard cut. The next chunk
 starts up to `overlap` characters before the previous one ended, moved
-forward to the start of a word. With `markdown=True` a cut just before a
-heading beats all others, and the chunk after it starts at the heading (no
-overlap), so sections begin chunks. Time is linear in the length of the text.
+forward to the start of a word. Given `headings` (or `markdown=True`, which
+finds markdown's own), a cut just before a heading beats all others, and the
+chunk after it starts at the heading (no overlap), so sections begin chunks.
+Time is linear in the length of the text.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from ragkit.config import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
 from ragkit.errors import ConfigError
 from ragkit.markdown import headings as markdown_headings
+
+Heading = tuple[int, int, str]  # (char offset in the text, level 1-6, title): readers.Heading
 
 MIN_CHUNK_SIZE = 50
 
@@ -40,7 +43,7 @@ class Chunk:
     start: int
     end: int
     page: int | None  # 1-based PDF page holding `start`
-    heading: str | None  # markdown heading path, "Intro > Install"
+    heading: str | None  # heading path, "Intro > Install"
 
 
 def chunk_text(
@@ -50,18 +53,24 @@ def chunk_text(
     overlap: int = DEFAULT_OVERLAP,
     page_starts: Sequence[int] | None = None,
     markdown: bool = False,
+    headings: Sequence[Heading] | None = None,
 ) -> list[Chunk]:
     """Split `text` into chunks of at most `size` characters, overlapping by up to `overlap`.
 
     `page_starts` (from a PDF `Document`) gives each chunk the 1-based page
-    holding its start. With `markdown=True` each chunk gets the path of ATX
-    headings in force at its start, e.g. "Install > On Linux".
+    holding its start. `headings` (`Document.headings`: offset, level, title, in
+    order) give each chunk the path of the headings in force at its start, e.g.
+    "Install > On Linux"; `markdown=True` without `headings` uses the text's ATX ones.
     Raises `ConfigError` if `size` < 50 or `overlap` is not in [0, size/2).
     """
     _check_settings(size, overlap, page_starts)
     pages = _PageLookup(page_starts) if page_starts else None
-    headings = _HeadingLookup(text) if markdown else None
-    sections = headings.offsets if headings else []
+    if headings is None and markdown:
+        headings = list(markdown_headings(text))
+    if headings and any(a[0] > b[0] for a, b in zip(headings, headings[1:], strict=False)):
+        raise ConfigError("headings must be in increasing order of offset", value=headings)
+    lookup = _HeadingLookup(headings) if headings else None
+    sections = lookup.offsets if lookup else []
     chunks: list[Chunk] = []
     for start, end in _spans(text, size, overlap, sections):
         chunks.append(
@@ -71,7 +80,7 @@ def chunk_text(
                 start=start,
                 end=end,
                 page=pages.page_at(start) if pages else None,
-                heading=headings.path_at(start) if headings else None,
+                heading=lookup.path_at(start) if lookup else None,
             )
         )
     return chunks
@@ -99,7 +108,7 @@ def _check_settings(size: int, overlap: int, page_starts: Sequence[int] | None) 
 def _spans(text: str, size: int, overlap: int, sections: list[int]) -> Iterator[tuple[int, int]]:
     """Yield (start, end) of each chunk, in order.
 
-    `sections` are offsets of markdown headings: a cut there beats any other
+    `sections` are offsets of headings: a cut there beats any other
     and the next chunk starts at the heading itself, without overlap.
     """
     found = _NON_SPACE.search(text)
@@ -175,13 +184,14 @@ class _PageLookup:
 
 
 class _HeadingLookup:
-    """Heading path ("A > B") in force at a character offset of a markdown text."""
+    """Heading path ("A > B") in force at a character offset, from (offset, level, title)
+    of each heading in order of offset."""
 
-    def __init__(self, text: str) -> None:
-        self.offsets: list[int] = []  # where each heading line starts
+    def __init__(self, headings: Sequence[Heading]) -> None:
+        self.offsets: list[int] = []  # where each heading starts
         self._paths: list[str] = []
         stack: list[tuple[int, str]] = []  # (level, title) of the open headings
-        for offset, level, title in markdown_headings(text):
+        for offset, level, title in headings:
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, title))

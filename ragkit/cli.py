@@ -265,8 +265,8 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
 
 
 def _print_hits(hits, query: str) -> None:
-    """`1. notes/dome.md:3  vector #2 (similarity 0.81), keyword #1`, then a snippet;
-    query words bold on a terminal."""
+    """`1. notes/dome.md:3 - Dome > Rotation  vector #2 (similarity 0.81), keyword #1`,
+    then a snippet; query words bold on a terminal."""
     import shutil
     import textwrap
 
@@ -274,7 +274,8 @@ def _print_hits(hits, query: str) -> None:
 
     width = min(shutil.get_terminal_size((100, 24)).columns, 100) - 4
     for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. {printable(hit.source, one_line=True)}  {hit.found_by}")
+        section = f" - {' '.join(hit.heading.split())}" if hit.heading else ""
+        click.echo(f"{rank}. {printable(hit.source + section, one_line=True)}  {hit.found_by}")
         for line in textwrap.wrap(printable(snippet(hit.text, query)), width):
             spans = highlight_spans(line, query)
             for start, end in reversed(spans):

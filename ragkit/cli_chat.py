@@ -57,18 +57,15 @@ def _stream(stream: AnswerStream) -> Answer:
 
 
 def show_cited(answer: Answer) -> None:
-    """`[n] path:page` for each cited source; notes on stderr for what looks wrong."""
+    """`[n] path:page - Heading` for each cited source; notes on stderr for what looks wrong."""
     if answer.cited:
         click.echo()
-        for source in answer.cited_sources:
-            click.echo(f"[{source.number}] {printable(source.label, one_line=True)}")
+        _echo_sources(answer.cited_sources)
     elif answer.sources:
         if not says_not_found(answer.text):
             note("the answer cites none of its sources")
         click.echo()
-        for source in answer.sources:
-            label = printable(source.label, one_line=True)
-            click.echo(f"[{source.number}] {label}  (not cited)")
+        _echo_sources(answer.sources, "  (not cited)")
     if answer.invented:
         numbers = ", ".join(f"[{n}]" for n in answer.invented)
         note(f"the answer cites {numbers}, but there were only {len(answer.sources)} sources")
@@ -102,6 +99,14 @@ def source_line(source: Source, same_label: bool = False) -> str:
         start = " ".join(source.text.split())
         line += f' "{start[:40]}…"' if len(start) > 40 else f' "{start}"'
     return line
+
+
+def _echo_sources(sources: Sequence[Source], suffix: str = "") -> None:
+    """A `source_line` each, with its first words when another has the same path,
+    page and heading."""
+    keys = [(s.label, s.heading) for s in sources]
+    for source, key in zip(sources, keys, strict=True):
+        click.echo(printable(source_line(source, keys.count(key) > 1) + suffix, one_line=True))
 
 
 def show_sources(sources: Sequence[Source], cited: Sequence[int] = ()) -> None:

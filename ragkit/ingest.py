@@ -367,7 +367,7 @@ class _Run:
             size=self.ing.chunk_size,
             overlap=self.ing.overlap,
             page_starts=document.page_starts,
-            markdown=document.type == "markdown",
+            headings=document.headings,
         )
 
     def _pump(self, pool: Workers, *, final: bool) -> None:

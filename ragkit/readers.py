@@ -3,10 +3,11 @@
     doc = read_document(path, max_bytes=50_000_000)   # raises DocumentError
 
 Plain text and source code are decoded (UTF-8 with or without BOM, UTF-16/32
-with a BOM, else a lenient fallback); HTML is reduced to its visible text with
-paragraph breaks kept; PDFs are read page by page with `pypdf`, and
-`Document.page_starts` records where each page begins in the text. This module
-never chunks or embeds.
+with a BOM, else a lenient fallback); HTML is reduced to its content text with
+paragraph breaks kept (`ragkit.htmltext`); PDFs are read page by page with `pypdf`,
+and `Document.page_starts` records where each page begins in the text.
+`Document.headings` lists the markdown, HTML and reStructuredText headings with
+where each starts in the text. This module never chunks or embeds.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ragkit.errors import DocumentError
+from ragkit.htmltext import Heading, html_document, html_to_text  # noqa: F401 (re-exported)
+from ragkit.markdown import headings as markdown_headings
 from ragkit.markdown import title as markdown_title
 from ragkit.terminal import human_bytes
 
@@ -78,6 +80,7 @@ class Document:
     type: str  # "text" | "markdown" | "html" | "pdf" | "rst" | "code" | "data"
     title: str | None  # first markdown heading / <title> / PDF metadata title
     page_starts: tuple[int, ...] | None  # PDF: char offset in `text` where page i+1 begins
+    headings: tuple[Heading, ...] | None = None  # None: the reader found no structure
 
 
 def document_type(path: Path | str) -> str:
@@ -115,12 +118,17 @@ def read_document(
         text, page_starts, title = _read_pdf(path, data, budget)
         return Document(path, text, kind, title, page_starts)
     text = _normalize_newlines(_decode_text(path, data))
+    headings: tuple[Heading, ...] | None = None
     if kind == "html":
-        text, title = _html_document(path, text)
+        text, title, headings = _html_document(path, text)
+    elif kind == "markdown":
+        title, headings = markdown_title(text), tuple(markdown_headings(text)) or None
+    elif kind == "rst":
+        headings = tuple(rst_headings(text)) or None
+        title = headings[0][2] if headings else None
     else:
-        title = markdown_title(text) if kind == "markdown" else None
-        title = _rst_title(text) if kind == "rst" else title
-    return Document(path, text, kind, title, None)
+        title = None
+    return Document(path, text, kind, title, None, headings)
 
 
 def read_bytes(path: Path, max_bytes: int | None) -> bytes:
@@ -217,171 +225,42 @@ def _normalize_newlines(text: str) -> str:
 _RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:._])\1+[ \t]*$")
 
 
-def _rst_title(text: str) -> str | None:
-    """The first reStructuredText section title (a line underlined with punctuation)."""
-    lines = text.split("\n", 2000)[:2000]
-    for i in range(len(lines) - 1):
-        title, under = lines[i].strip(), lines[i + 1]
-        if title and not _RST_ADORNMENT.match(lines[i]) and _RST_ADORNMENT.match(under):
-            if len(under.rstrip()) >= len(title):
-                return title
-    return None
+def rst_headings(text: str) -> list[Heading]:
+    """reStructuredText section titles: a line underlined (and maybe overlined) with
+    punctuation at least as long. Levels follow the order in which each adornment
+    style (character, with or without overline) first appears, as docutils does."""
+    styles: list[tuple[str, bool]] = []
+    found: list[Heading] = []
+    lines = text.split("\n")
+    offset, previous_offset, last_under = 0, 0, -1
+    for i, line in enumerate(lines[:-1]):
+        title, under = line.strip(), lines[i + 1]
+        over = 0 < i != last_under + 1 and lines[i - 1].rstrip() == under.rstrip()
+        if _is_rst_title(line, title, under, over):
+            last_under = i + 1
+            style = (under[0], over)
+            if style not in styles:
+                styles.append(style)
+            level = min(styles.index(style) + 1, 6)
+            found.append((previous_offset if over else offset, level, title))
+        previous_offset, offset = offset, offset + len(line) + 1
+    return found
+
+
+def _is_rst_title(line: str, title: str, under: str, over: bool) -> bool:
+    if not title or _RST_ADORNMENT.match(line) or not _RST_ADORNMENT.match(under):
+        return False
+    return len(under.rstrip()) >= len(title) and (over or not line[0].isspace())
 
 
 # ---------------------------------------------------------------- HTML
 
-_SKIP_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "svg", "math", "head", "iframe", "object"}
-)
-_PARAGRAPH_TAGS = frozenset(
-    "p h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre"
-    " ul ol dl table figure form fieldset address hr details summary".split()
-)
-_LINE_TAGS = frozenset("div li dt dd tr caption figcaption option legend".split())
-_CELL_TAGS = frozenset({"td", "th"})
-_WHITESPACE = re.compile(r"\s+")
 
-
-_EOF_CLOSER = "<!-- -->"
-"""Fed at the end of a page: it ends an open comment, tag, end tag or declaration at
-once, as HTML5 does at the end of a file. Without it Python's parser (3.11 before its
-2025 fix) rescans to the end for each construct left open: `<a x` 10k times is ~1 s,
-40k times 11 s."""
-
-
-def html_to_text(html: str) -> tuple[str, str | None]:
-    """Visible text of an HTML page (blocks become line breaks) and its <title>."""
-    parser = _VisibleTextParser()
-    parser.feed(html)
-    parser.close()
-    return parser.text(), parser.title()
-
-
-def _html_document(path: Path, html: str) -> tuple[str, str | None]:
+def _html_document(path: Path, html: str) -> tuple[str, str | None, tuple[Heading, ...] | None]:
     try:
-        return html_to_text(html)
+        return html_document(html)
     except Exception as exc:  # html.parser raises AssertionError on e.g. `<![<!`
         raise DocumentError(path, f"not parseable HTML ({_describe(exc)})") from exc
-
-
-class _VisibleTextParser(HTMLParser):
-    """Collect visible text; block tags request line or paragraph breaks."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self._out: list[str] = []
-        self._pending_breaks = 0  # newlines owed before the next visible text
-        self._skipping = _OpenElements()  # open invisible elements
-        self._pre_depth = 0
-        self._title: list[str] | None = None  # collecting while inside <title>
-        self._title_text: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "body" and "head" in self._skipping:
-            self._skipping.close("head")  # <head> left unclosed
-        if tag in _SKIP_TAGS:
-            self._skipping.open(tag)
-        elif tag == "title" and self._title_text is None and self._skipping.at_most("head"):
-            self._title = []
-        elif tag == "br":
-            self._pending_breaks = min(self._pending_breaks + 1, 2)
-        else:
-            self._block_edge(tag)
-            if tag == "pre":
-                self._pre_depth += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._skipping:
-            self._skipping.close(tag)
-        elif tag == "title" and self._title is not None:
-            self._title_text = _WHITESPACE.sub(" ", "".join(self._title)).strip()
-            self._title = None
-        else:
-            self._block_edge(tag)
-            if tag == "pre" and self._pre_depth:
-                self._pre_depth -= 1
-
-    def handle_data(self, data: str) -> None:
-        if self._title is not None:
-            self._title.append(data)
-        elif self._skipping:
-            return
-        elif self._pre_depth:
-            self._write(data)
-        else:
-            self._write_inline(_WHITESPACE.sub(" ", data))
-
-    def _block_edge(self, tag: str) -> None:
-        if tag in _PARAGRAPH_TAGS:
-            self._pending_breaks = 2
-        elif tag in _LINE_TAGS:
-            self._pending_breaks = max(self._pending_breaks, 1)
-        elif tag in _CELL_TAGS and self._out and not self._pending_breaks:
-            self._write_inline(" ")
-
-    def _at_line_start(self) -> bool:
-        return not self._out or self._pending_breaks > 0 or self._out[-1].endswith("\n")
-
-    def _write_inline(self, text: str) -> None:
-        if self._at_line_start():
-            text = text.lstrip(" ")
-        elif text.startswith(" ") and self._out[-1].endswith(" "):
-            text = text[1:]
-        if text:
-            self._write(text)
-
-    def _write(self, text: str) -> None:
-        if self._pending_breaks and self._out:
-            self._out[-1] = self._out[-1].rstrip(" ")
-            self._out.append("\n" * self._pending_breaks)
-        self._pending_breaks = 0
-        self._out.append(text)
-
-    def close(self) -> None:
-        self.feed(_EOF_CLOSER)
-        super().close()
-
-    def text(self) -> str:
-        return "".join(self._out).removesuffix(_EOF_CLOSER).strip()  # inside an open quote
-
-    def title(self) -> str | None:
-        return self._title_text or None
-
-
-class _OpenElements:
-    """A stack of open elements with a count per tag, so that testing whether a tag is
-    open and closing it cost time linear in the elements closed, never a scan of the
-    stack (100k nested `<svg>` would be quadratic). `steps` counts elements pushed and
-    popped: the whole work, bounded by twice the start tags seen."""
-
-    def __init__(self) -> None:
-        self._stack: list[str] = []
-        self._open: dict[str, int] = {}
-        self.steps = 0
-
-    def __contains__(self, tag: str) -> bool:
-        return self._open.get(tag, 0) > 0
-
-    def __bool__(self) -> bool:
-        return bool(self._stack)
-
-    def at_most(self, tag: str) -> bool:
-        """True if nothing is open, or only `tag`."""
-        return not self._stack or (len(self._stack) == 1 and self._stack[0] == tag)
-
-    def open(self, tag: str) -> None:
-        self._stack.append(tag)
-        self._open[tag] = self._open.get(tag, 0) + 1
-        self.steps += 1
-
-    def close(self, tag: str) -> None:
-        """Close the innermost open `tag` and everything opened inside it."""
-        while tag in self:
-            popped = self._stack.pop()
-            self._open[popped] -= 1
-            self.steps += 1
-            if popped == tag:
-                return
 
 
 # ---------------------------------------------------------------- PDF

@@ -386,7 +386,8 @@ def test_cli_ask_streams_then_lists_cited_sources(ask_args, fake):
     assert result.exit_code == 0, result.output
     text, _, listing = result.stdout.partition("\n\n")
     assert FOUND in text and text.count(FOUND) == 1
-    assert re.fullmatch(r"\[1\] \S*domekeeper_manual\.md\n", listing)
+    heading = "DOMEKEEPER Operator Manual > Configuration"  # next to path:page, issue 13
+    assert re.fullmatch(rf"\[1\] \S*domekeeper_manual\.md - {heading}\n", listing)
     assert fake.bodies("/api/chat")[0]["stream"] is True
 
 

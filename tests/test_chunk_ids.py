@@ -82,7 +82,8 @@ def test_a_v2_index_migrates_with_its_chunks_fts_and_search_intact(tmp_path, mon
     if how == "rebuilt":  # where SQLite refuses schema edits (defensive mode)
         monkeypatch.setattr(schema, "_autoincrement_in_place", refuse_schema_edits)
     with store_module.Store(db, create=False) as store:
-        assert store.meta()["schema_version"] == "3" and store.generation == generation
+        assert store.meta()["schema_version"] == str(schema.SCHEMA_VERSION)
+        assert store.generation == generation
         assert all_rows(db) == before  # ids, texts, spans and embeddings as they were
         sql = store.db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks'").fetchone()
         assert "AUTOINCREMENT" in sql[0]

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from ragkit.errors import DocumentError
+from ragkit.htmltext import _VisibleTextParser
 from ragkit.readers import (
     DEFAULT_EXTENSIONS,
     PDF_CHARS_PER_BYTE,
     PDF_MIN_CHARS,
     Document,
     _read_at_most,
-    _VisibleTextParser,
     document_type,
     html_to_text,
     read_bytes,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import ragkit.store as store_module
 from ragkit.errors import ConfigError, IndexMismatch, IndexNotFound, StoreError
-from ragkit.store import MAX_QUERY_TOKENS, NewDocument, Store, fts_query
+from ragkit.store import MAX_QUERY_TOKENS, SCHEMA_VERSION, NewDocument, Store, fts_query
 
 DIM = 4
 
@@ -85,7 +85,7 @@ def test_new_index_has_schema_meta_and_pragmas(tmp_path):
         assert {"documents", "chunks", "chunks_fts", "meta"} <= tables
         meta = store.meta()
         assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("index_id"))
-        assert meta == {"schema_version": "3", "generation": "0"}
+        assert meta == {"schema_version": str(SCHEMA_VERSION), "generation": "0"}
         assert store.generation == 0 and store.embed_model is None and store.dim is None
         pragma = lambda name: store.db.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
         assert pragma("journal_mode") == "wal"
@@ -225,7 +225,7 @@ def test_stats(store):
     stats = store.stats()
     assert stats["documents"] == 1 and stats["chunks"] == 2 and stats["dim"] == DIM
     assert stats["embed_model"] == "m" and stats["chunk_overlap"] == 10
-    assert stats["schema_version"] == 3 and stats["generation"] == store.generation
+    assert stats["schema_version"] == SCHEMA_VERSION and stats["generation"] == store.generation
     assert stats["size_bytes"] > 0 and stats["path"] == str(store.path)
 
 

@@ -7,7 +7,9 @@ the file).
     ...     store.keyword_search("dome rotation", limit=5)
 
 Tables: `documents`, `chunks` (text, spans and a float32 little-endian embedding
-blob), `chunks_fts` (FTS5 over `chunks.text`, external content, kept in step by
+blob), `chunk_contexts` (each chunk's document title and heading path), `chunks_fts`
+(FTS5 over the text and that context, each column with its own BM25 weight; external
+content, the view `chunks_keyword`, kept in step by
 triggers) and `meta` (schema_version, embed_model, dim, chunk_size,
 chunk_overlap, generation). Every write runs in one ``BEGIN IMMEDIATE``
 transaction and bumps `generation`, the retriever's cache key. `sqlite3` errors
@@ -55,6 +57,7 @@ BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transa
 FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
 INSERT_BATCH = 256  # chunk rows per multi-row INSERT (8 parameters each)
 MAX_QUERY_TOKENS = 64  # words kept from a keyword query
+CONTEXT_WEIGHT = 1.0  # BM25 weight of a chunk's title and heading path; its text weighs 1
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unicode61
 _ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
@@ -67,8 +70,9 @@ _CHUNK_COLUMNS = "document_id, seq, text, page, char_start, char_end, heading, e
 _CHUNK_ROWS = """SELECT c.id, c.document_id, d.path, d.title, c.seq, c.text, c.page,
     c.char_start, c.char_end, c.heading
     FROM chunks c JOIN documents d ON d.id = c.document_id"""
-_KEYWORD_SEARCH = """SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts {join}
-    WHERE chunks_fts MATCH ? {glob} ORDER BY bm25(chunks_fts), chunks_fts.rowid LIMIT ?"""
+_BM25 = f"bm25(chunks_fts, 1.0, {CONTEXT_WEIGHT})"
+_KEYWORD_SEARCH = f"""SELECT chunks_fts.rowid, -{_BM25} FROM chunks_fts {{join}}
+    WHERE chunks_fts MATCH ? {{glob}} ORDER BY {_BM25}, chunks_fts.rowid LIMIT ?"""
 _GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
 # Three b-tree lookups, about 4 ms at 1M chunks; sum(id) would scan them (160 ms).
 _ID_SUMMARY = """SELECT (SELECT count(*) FROM chunks), (SELECT min(id) FROM chunks),
@@ -503,6 +507,7 @@ class Store:
             # Emptying the FTS index at once beats a 'delete' per chunk from the trigger.
             conn.execute("DROP TRIGGER chunks_ad")
             conn.execute("DELETE FROM chunks")
+            conn.execute("DELETE FROM chunk_contexts")
             conn.execute("DELETE FROM documents")
             conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('delete-all')")
             conn.execute(FTS_TRIGGERS["chunks_ad"])

@@ -12,7 +12,7 @@ import sqlite3
 
 FTS_AUTOMERGE = 16  # fewer, larger FTS5 merges: faster bulk inserts
 
-FTS_TRIGGERS = {
+M001_FTS_TRIGGERS = {  # chunks_fts over chunks.text alone (m001 to m003)
     "chunks_ai": """CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
         INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
     END""",
@@ -23,6 +23,25 @@ FTS_TRIGGERS = {
         INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
         INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
     END""",
+}
+
+# A chunk's keyword context from its document's title `t` and heading path `h`: both,
+# one per line, the title left out when the path already starts with it.
+_CONTEXT = """CASE WHEN coalesce(t, '') = '' THEN nullif(h, '') WHEN coalesce(h, '') = '' THEN t
+    WHEN h = t OR substr(h, 1, length(t) + 3) = t || ' > ' THEN h ELSE t || char(10) || h END"""
+_ADD_CONTEXT = f"""INSERT INTO chunk_contexts (id, context) SELECT new.id, {_CONTEXT}
+        FROM (SELECT title AS t, new.heading AS h FROM documents WHERE id = new.document_id);
+        INSERT INTO chunks_fts (rowid, text, context) VALUES (new.id, new.text,
+            (SELECT context FROM chunk_contexts WHERE id = new.id));"""
+_DROP_CONTEXT = """INSERT INTO chunks_fts (chunks_fts, rowid, text, context) VALUES ('delete',
+            old.id, old.text, (SELECT context FROM chunk_contexts WHERE id = old.id));
+        DELETE FROM chunk_contexts WHERE id = old.id;"""
+
+FTS_TRIGGERS = {  # since m004: chunks_fts over chunks.text and chunk_contexts.context
+    "chunks_ai": f"CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN {_ADD_CONTEXT} END",
+    "chunks_ad": f"CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN {_DROP_CONTEXT} END",
+    "chunks_au": f"""CREATE TRIGGER chunks_au AFTER UPDATE ON chunks BEGIN
+        {_DROP_CONTEXT} {_ADD_CONTEXT} END""",
 }
 
 M001_TABLES = (
@@ -50,7 +69,7 @@ SET_META = (
 
 def m001_initial(conn: sqlite3.Connection) -> None:
     """documents, chunks, chunks_fts with its triggers, meta."""
-    for sql in (*M001_TABLES, *FTS_TRIGGERS.values()):
+    for sql in (*M001_TABLES, *M001_FTS_TRIGGERS.values()):
         conn.execute(sql)
     conn.execute(
         "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
@@ -111,7 +130,7 @@ def _autoincrement_in_place(conn: sqlite3.Connection) -> None:
 
 def _rebuild_chunks(conn: sqlite3.Connection) -> None:
     """Copy `chunks` into an AUTOINCREMENT table with the same ids, index and triggers."""
-    for trigger in FTS_TRIGGERS:
+    for trigger in M001_FTS_TRIGGERS:
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute(M003_CHUNKS)
     columns = "id, document_id, seq, text, page, char_start, char_end, heading, embedding"
@@ -119,10 +138,49 @@ def _rebuild_chunks(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE chunks")
     conn.execute("ALTER TABLE chunks_new RENAME TO chunks")
     conn.execute("CREATE INDEX chunks_document_id ON chunks (document_id)")
+    for sql in M001_FTS_TRIGGERS.values():
+        conn.execute(sql)
+
+
+M004_TABLES = (
+    "CREATE TABLE chunk_contexts (id INTEGER PRIMARY KEY, context TEXT)",
+    """CREATE VIEW chunks_keyword (id, text, context) AS SELECT c.id, c.text, x.context
+        FROM chunks c LEFT JOIN chunk_contexts x ON x.id = c.id""",
+    """CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, context, content='chunks_keyword', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+)
+
+
+def m004_titles_in_keyword_index(conn: sqlite3.Connection) -> None:
+    """Index each chunk's document title and heading path (`chunk_contexts`, written by
+    the chunk triggers) in a second chunks_fts column with its own BM25 weight: a title
+    word now matches every chunk of its document, not only the first, while the text
+    shown and its spans stay exactly the document's. Chunk rows are not rewritten: the
+    cost is one small row per chunk and a rebuild of the keyword index."""
+    for trigger in M001_FTS_TRIGGERS:
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE chunks_fts")
+    for sql in M004_TABLES:
+        conn.execute(sql)
+    conn.execute(
+        f"""INSERT INTO chunk_contexts (id, context) SELECT id, {_CONTEXT} FROM (SELECT
+        c.id AS id, d.title AS t, c.heading AS h FROM chunks c JOIN documents d
+        ON d.id = c.document_id)"""
+    )
+    conn.execute(
+        "INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', ?)", [FTS_AUTOMERGE]
+    )
+    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
     for sql in FTS_TRIGGERS.values():
         conn.execute(sql)
 
 
 # migration i brings the schema to version i + 1
-MIGRATIONS = (m001_initial, m002_index_id, m003_chunk_ids_never_reused)
+MIGRATIONS = (
+    m001_initial,
+    m002_index_id,
+    m003_chunk_ids_never_reused,
+    m004_titles_in_keyword_index,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
