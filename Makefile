@@ -9,7 +9,7 @@ install: $(BIN)/ragkit
 $(BIN)/ragkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,mcp]'
 	touch $(BIN)/ragkit
 
 # The whole suite, soak runs included (about 2.5 minutes on 2 cores).
