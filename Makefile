@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/serve.py
 
 DEMO_QUESTION ?= At which azimuth does DOMEKEEPER park the Great Dome?
 

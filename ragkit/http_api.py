@@ -23,6 +23,7 @@ import json
 import socket
 import sys
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -121,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: APIServer
     protocol_version = "HTTP/1.1"  # keep-alive; a streamed answer closes its connection
+    timeout = 60  # seconds a connection may sit idle (or send its body) before it is closed
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -230,6 +232,12 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             raise HTTPError(400, "the body must be a JSON object", hint=_ASK_HINT)
         return body
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the standard library finds itself (a malformed request line, an
+        unknown method) as JSON like every other error."""
+        self.close_connection = True
+        self._send_json({"error": message or HTTPStatus(code).phrase}, code)
 
     def _line(self, data: Any) -> None:
         self.wfile.write(_json_bytes(data) + b"\n")

@@ -5,6 +5,8 @@ Tools: `search`, `ask`, `status`, `list_documents`, and `index` only when the
 server is started with `--allow-index`. Resources: every indexed document, by its
 `ragkit://doc/...` URI, as its indexed text with `[page N]` markers. A ragkit error
 comes back as a tool error holding its one-line message and fix; the server goes on.
+Document text and file names reach the assistant as `ragkit search --json` prints them:
+every control, bidi or undecodable character as a visible escape.
 """
 
 # No `from __future__ import annotations`: the SDK reads the tools' annotations as
@@ -25,7 +27,7 @@ from pydantic import Field
 from . import config
 from .errors import ConfigError, IndexNotFound, RagkitError
 from .service import Service, answer_dict
-from .terminal import json_text
+from .terminal import json_text, printable
 
 INSTRUCTIONS = """\
 Search the user's own indexed files (notes, manuals, PDFs) with `search`, then answer
@@ -48,7 +50,8 @@ def _result(call: Callable[[], Any]) -> CallToolResult:
     try:
         data = call()
     except RagkitError as exc:
-        return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        message = printable(str(exc), one_line=True)
+        return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
     structured = data if isinstance(data, dict) else {"result": data}
     return CallToolResult(
         content=[TextContent(type="text", text=json_text(data))], structured_content=structured
@@ -71,12 +74,12 @@ class RagkitMCP(MCPServer):
         except IndexNotFound:
             return []
         except RagkitError as exc:
-            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
+            raise MCPError(code=INTERNAL_ERROR, message=printable(str(exc), one_line=True)) from exc
         return [
             MCPResource(
                 uri=doc["uri"],
-                name=doc["path"],
-                title=doc["title"],
+                name=printable(doc["path"], one_line=True),
+                title=printable(doc["title"], one_line=True) if doc["title"] else None,
                 description=f"{doc['type'] or 'document'}, {doc['chunks']} chunks",
                 mime_type="text/plain",
             )
@@ -88,8 +91,8 @@ class RagkitMCP(MCPServer):
             text = await anyio.to_thread.run_sync(self.service.read, str(uri))
         except RagkitError as exc:
             code = INVALID_PARAMS if isinstance(exc, ConfigError) else INTERNAL_ERROR
-            raise MCPError(code=code, message=str(exc)) from exc
-        return [ReadResourceContents(content=text, mime_type="text/plain")]
+            raise MCPError(code=code, message=printable(str(exc), one_line=True)) from exc
+        return [ReadResourceContents(content=printable(text), mime_type="text/plain")]
 
 
 def build_server(service: Service) -> RagkitMCP:

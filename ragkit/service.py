@@ -9,7 +9,10 @@ are plain JSON-ready dicts (hits, answers, status, documents), each document has
 URI (`document_uri`) under which its indexed text can be read whole. One `Service`
 per process holds one `Index` and so one `Retriever`, reused by every request and
 safe to share between threads (the store serializes its calls, the vector cache
-loads under a lock and reloads when another process has written to the index).
+loads under a lock and reloads when another process has written to the index);
+at most SEARCH_SLOTS searches run at once. A server process should also keep numpy's
+BLAS to one thread (`OPENBLAS_NUM_THREADS=1`, as `ragkit mcp` and `ragkit serve` do):
+its requests are the parallelism.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 
 URI_PREFIX = "ragkit://doc"  # + the document's absolute path, percent-encoded
 MAX_DOCUMENT_CHARS = 2_000_000  # a document read whole is cut after this many characters
+# Searches run at once, one per core: more matrix products at once than cores fight for
+# memory bandwidth (8 at once on 2 cores served half as many requests per second).
+SEARCH_SLOTS = os.cpu_count() or 2
 ASK_KEYS = ("k", "mode", "model", "num_ctx", "max_tokens", "temperature", "seed")
 
 
@@ -140,6 +146,7 @@ class Service:
         self.index = Index(db, host=host, embed_model=embed_model, chat_model=chat_model)
         self.allow_index = allow_index
         self._lock = threading.Lock()
+        self._searching = threading.BoundedSemaphore(SEARCH_SLOTS)
 
     def __repr__(self) -> str:
         return f"<Service {self.index.path}{' (may index)' if self.allow_index else ''}>"
@@ -160,7 +167,9 @@ class Service:
         self, query: str, k: int = 5, *, mode: str = "hybrid", path: str | None = None
     ) -> dict[str, Any]:
         """The `k` best passages for `query` (see `hits_dict`)."""
-        return hits_dict(search_index(self.retriever(), query, k, mode=mode, path=path))
+        with self._searching:
+            hits = search_index(self.retriever(), query, k, mode=mode, path=path)
+        return hits_dict(hits)
 
     def ask(self, question: str, *, stream: bool = False, **options: Any) -> Answer | AnswerStream:
         """`Index.ask` over the shared retriever (options: `ASK_KEYS`, checked by `Index`)."""
