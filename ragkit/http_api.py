@@ -140,9 +140,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise HTTPError(405 if known else 404, f"no route {method} {url.path}")
             route(self, parse_qs(url.query))
         except RagkitError as exc:
+            self.close_connection = True  # a body left unread must not pass for a request
             self._send_json({"error": str(exc)}, status_of(exc))
         except Exception as exc:  # a bug must not kill the thread without an answer
             self.log_error("internal error: %r", exc)
+            self.close_connection = True
             self._send_json({"error": f"internal error ({type(exc).__name__})"}, 500)
 
     def _check_access(self) -> None:

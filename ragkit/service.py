@@ -32,7 +32,7 @@ from .index import Index
 if TYPE_CHECKING:
     from .answer import Answer, AnswerStream
     from .retriever import Hits, Retriever
-    from .store import ChunkRow, Store
+    from .store import ChunkRow, DocumentInfo, Store
 
 URI_PREFIX = "ragkit://doc"  # + the document's absolute path, percent-encoded
 MAX_DOCUMENT_CHARS = 2_000_000  # a document read whole is cut after this many characters
@@ -127,6 +127,29 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+def _last_write(db: Path) -> str | None:
+    """When the index was last written: the newer of the file and its WAL."""
+    times = []
+    for file in (db, Path(f"{db}-wal")):
+        try:
+            times.append(file.stat().st_mtime)
+        except OSError:  # no WAL (or it was just checkpointed away)
+            pass
+    return _iso(max(times)) if times else None
+
+
+def _document_dict(path: str, info: DocumentInfo) -> dict[str, Any]:
+    return {
+        "path": path,
+        "uri": document_uri(path),
+        "title": info.title,
+        "type": info.type,
+        "size": info.size,
+        "mtime": _iso(info.mtime),
+        "chunks": info.chunks,
+    }
+
+
 class Service:
     """One index, opened once, answering search, ask, status and document reads.
 
@@ -180,9 +203,7 @@ class Service:
         """`Index.status()` plus `updated_at`, when the index file was last written."""
         status = self.index.status()
         if status.get("exists"):
-            files = [self.index.path, Path(f"{self.index.path}-wal")]
-            written = max(file.stat().st_mtime for file in files if file.exists())
-            status["updated_at"] = _iso(written)
+            status["updated_at"] = _last_write(self.index.path)
         return status
 
     def documents(self, glob: str | None = None) -> list[dict[str, Any]]:
@@ -193,21 +214,11 @@ class Service:
         from .store import _anchor_glob
 
         pattern = _anchor_glob(check_path_glob(glob)) if glob is not None else None
-        found = []
-        for path, info in self._store().documents().items():
-            if pattern is None or fnmatch.fnmatchcase(path, pattern):
-                found.append(
-                    {
-                        "path": path,
-                        "uri": document_uri(path),
-                        "title": info.title,
-                        "type": info.type,
-                        "size": info.size,
-                        "mtime": _iso(info.mtime),
-                        "chunks": info.chunks,
-                    }
-                )
-        return found
+        return [
+            _document_dict(path, info)
+            for path, info in self._store().documents().items()
+            if pattern is None or fnmatch.fnmatchcase(path, pattern)
+        ]
 
     def read(self, uri: str, max_chars: int = MAX_DOCUMENT_CHARS) -> str:
         """The indexed text of the document at `uri` (see `document_text`)."""
