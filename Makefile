@@ -9,7 +9,7 @@ install: $(BIN)/ragkit
 $(BIN)/ragkit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,mcp]'
 	touch $(BIN)/ragkit
 
 # The whole suite, soak runs included (about 2.5 minutes on 2 cores).
@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/serve.py
 
 DEMO_QUESTION ?= At which azimuth does DOMEKEEPER park the Great Dome?
 

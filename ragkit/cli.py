@@ -7,7 +7,7 @@ Exit codes: 0 success; 1 an error (one line on stderr saying what to do);
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
 import sys
@@ -20,8 +20,8 @@ import click
 
 from . import config, interrupts
 from .config import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_FILE_SIZE, DEFAULT_NUM_CTX, DEFAULT_OVERLAP
-from .errors import OllamaUnavailable, RagkitError
-from .terminal import UNSAFE_CHARS, PullProgress, human_bytes, parse_size, printable
+from .errors import ConfigError, OllamaUnavailable, RagkitError
+from .terminal import PullProgress, human_bytes, json_text, parse_size, printable
 
 # Each command imports the library modules it needs, so `ragkit --help` loads
 # neither numpy nor requests nor SQLite (tests/test_startup.py).
@@ -94,12 +94,8 @@ def json_option(func: Callable) -> Callable:
 
 
 def print_json(data: Any) -> None:
-    """Readable UTF-8 JSON with every character a terminal could act on `\\u`-escaped
-    (json.dumps leaves DEL, C1 and bidi controls raw); a file name's undecodable bytes
-    (lone surrogates) too, so the output stays valid UTF-8 and
-    `os.fsencode(json.loads(...))` gives them back."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    click.echo(UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+    """JSON on stdout, escaped as `terminal.json_text` escapes it."""
+    click.echo(json_text(data))
 
 
 @click.group(cls=RagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -244,16 +240,13 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
     """Find the passages that best match QUERY."""
     from .ollama import OllamaClient
     from .retriever import Retriever
+    from .service import search_index
 
     if not query.strip():
         raise click.UsageError("the query is empty")
     client = OllamaClient(host, timeout=timeout)
     with Retriever(db, client=client, embed_model=embed_model) as retriever:
-        hits = retriever.search(query, k, mode=mode, path=path_glob)
-        if not hits and retriever.store.counts()[1] == 0:
-            raise RagkitError(
-                f"the index {retriever.store.path} is empty", hint="Run `ragkit index FOLDER`"
-            )
+        hits = search_index(retriever, query, k, mode=mode, path=path_glob)
     if hits.degraded:
         click.echo(f"note: {printable(hits.degraded, one_line=True)}", err=True)
     if as_json:
@@ -442,6 +435,87 @@ def chat(
         code = run_chat(conversation)  # EXIT_UNAVAILABLE when Ollama was not reachable
     if code:
         sys.exit(code)
+
+
+# -- servers -----------------------------------------------------------------------
+
+
+def chat_model_option(func: Callable) -> Callable:
+    return click.option(
+        "--model",
+        "chat_model",
+        envvar="RAGKIT_CHAT_MODEL",
+        help=f"Chat model for ask [env RAGKIT_CHAT_MODEL; default {config.DEFAULT_CHAT_MODEL}].",
+    )(func)
+
+
+def _one_blas_thread() -> None:
+    """Servers search on many threads at once; numpy's BLAS must not start threads of
+    its own for each (8 searches at once ran 5x slower than one at a time, on 2 cores).
+    Read when numpy loads, so set before the library is imported."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+@cli.command()
+@db_option
+@host_option
+@embed_model_option
+@chat_model_option
+@click.option("--allow-index", is_flag=True, help="Add an `index(paths)` tool that writes.")
+def mcp(db, host, embed_model, chat_model, allow_index) -> None:
+    """Serve the index to assistants over MCP (stdio); read-only by default."""
+    _one_blas_thread()
+    from .service import Service
+
+    try:
+        from .mcp_server import run
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("mcp", "mcp_types", "pydantic", "anyio"):
+            raise
+        raise RagkitError(
+            "`ragkit mcp` needs the MCP SDK, which is not installed",
+            hint="Install it with `pip install 'ragkit[mcp]'`",
+        ) from exc
+    service = Service(
+        db, host=host, embed_model=embed_model, chat_model=chat_model, allow_index=allow_index
+    )
+    with contextlib.closing(service):
+        run(service)
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--host", "bind", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--token", envvar="RAGKIT_TOKEN", help="Require `Authorization: Bearer TOKEN`.")
+@click.option(
+    "--ollama",
+    "host",
+    envvar="OLLAMA_HOST",
+    callback=lambda ctx, param, value: _host(value),
+    help="Ollama server [env OLLAMA_HOST; default 127.0.0.1:11434].",
+)
+@embed_model_option
+@chat_model_option
+def serve(db, bind, port, token, host, embed_model, chat_model) -> None:
+    """Serve the index as an HTTP JSON API (see /openapi.json); read-only."""
+    _one_blas_thread()
+    from .http_api import APIServer
+    from .service import Service
+
+    service = Service(db, host=host, embed_model=embed_model, chat_model=chat_model)
+    try:
+        server = APIServer(service, bind, port, token=token)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--host") from exc
+    except OSError as exc:
+        raise RagkitError(f"cannot listen on {bind}:{port} ({exc.strerror})") from exc
+    click.echo(f"ragkit serving {service.index.path} at {server.url}", err=True)
+    with contextlib.closing(service), server:
+        server.serve_forever()
 
 
 # -- setup -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ stderr, byte sizes."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -50,6 +51,15 @@ def printable(text: str, *, one_line: bool = False) -> str:
     (then a newline is `\\n`, so a file name cannot start a line of its own)."""
     unsafe = _UNSAFE_IN_A_LINE if one_line else UNSAFE_CHARS
     return unsafe.sub(_visible, text)
+
+
+def json_text(data: object) -> str:
+    """Readable UTF-8 JSON with every character a terminal could act on `\\u`-escaped
+    (json.dumps leaves DEL, C1 and bidi controls raw); a file name's undecodable bytes
+    (lone surrogates) too, so the text stays valid UTF-8 and
+    `os.fsencode(json.loads(...))` gives them back."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _visible(match: re.Match[str]) -> str:
