@@ -302,10 +302,15 @@ def list_documents(glob, db, as_json) -> None:
 @json_option
 def forget(paths, db, as_json) -> None:
     """Remove files or folders from the index (the files themselves stay)."""
+    from .errors import ConfigError
     from .index import Index
 
     with Index(db) as index:
-        removed = index.forget(paths)
+        try:
+            removed = index.forget(paths)
+        except ConfigError as exc:  # a path that matches nothing: bad usage, exit 2
+            message = printable(str(exc), one_line=True)
+            raise click.BadParameter(message, param_hint="PATH") from None
     if as_json:
         print_json(removed.to_dict())
         return

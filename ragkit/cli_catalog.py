@@ -19,8 +19,11 @@ def show_documents(documents: Sequence[IndexedDocument]) -> None:
         return
     for root, group in group_by_root(documents).items():
         click.echo(printable(_summary(root, group), one_line=True))
-        for doc in group:
-            click.echo(printable(_row(root, doc), one_line=True))
+        rows = [_row(root, doc) for doc in group]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            click.echo(printable("  " + "  ".join(cells).rstrip(), one_line=True))
 
 
 def group_by_root(documents: Sequence[IndexedDocument]) -> dict[str, list[IndexedDocument]]:
@@ -43,19 +46,22 @@ def _summary(root: str, group: list[IndexedDocument]) -> str:
     size = human_bytes(sum(doc.size for doc in group))
     states = [f"{n} {s}" for s in ("changed", "missing") if (n := _count(group, s))]
     tail = f"; {', '.join(states)} on disk" if states else ""
-    return f"{root}: {count} document{'' if count == 1 else 's'}, {chunks} chunks, {size}{tail}"
+    documents = f"{count} document{'' if count == 1 else 's'}"
+    return f"{root}: {documents}, {chunks} chunk{'' if chunks == 1 else 's'}, {size}{tail}"
 
 
 def _count(group: list[IndexedDocument], state: str) -> int:
     return sum(1 for doc in group if doc.state == state)
 
 
-def _row(root: str, doc: IndexedDocument) -> str:
-    pages = f"{doc.pages} pages" if doc.pages else ""
-    state = "" if doc.state == "indexed" else doc.state
-    when = doc.indexed_at.replace("T", " ")[:16]
-    name = os.path.relpath(doc.path, root)
-    return (
-        f"  {name}  {doc.type or '-'}  {human_bytes(doc.size)}  {doc.chunks} chunks"
-        f"  {pages}  {when}  {state}".rstrip()
-    )
+def _row(root: str, doc: IndexedDocument) -> list[str]:
+    """name, type, size, chunks, pages, when indexed, and the state if not as indexed."""
+    return [
+        os.path.relpath(doc.path, root),
+        doc.type or "-",
+        human_bytes(doc.size),
+        f"{doc.chunks} chunk{'' if doc.chunks == 1 else 's'}",
+        f"{doc.pages} page{'' if doc.pages == 1 else 's'}" if doc.pages else "",
+        doc.indexed_at.replace("T", " ")[:16],
+        "" if doc.state == "indexed" else doc.state,
+    ]
