@@ -255,17 +255,21 @@ class Index:
         on_event: Callable[[WatchEvent], None] | None = print,
         stop: Callable[[], bool] | None = None,
         interval: float | None = None,
+        settle: float | None = None,
         notify: bool = True,
         **add_options: Any,
     ) -> None:
         """Index `paths`, then keep the index in step with them until `stop()` is true or
         Ctrl-C. Takes the options of `add` (include, exclude, prune, reembed, chunk_size,
-        ...); notify=False polls every `interval` seconds. Each change is a `WatchEvent`.
+        ...); notify=False polls every `interval` seconds; a file is indexed once it has
+        stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`.
+
+            >>> index.watch("~/notes", exclude=["drafts"])
         """
         from .discovery import check_paths
         from .ingest import Ingester
         from .terminal import parse_size
-        from .watch import DEFAULT_INTERVAL, Watcher
+        from .watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, Watcher
 
         if isinstance(paths, str | Path):
             paths = [paths]
@@ -285,6 +289,7 @@ class Index:
             paths,
             prune=prune,
             interval=interval or DEFAULT_INTERVAL,
+            settle=DEFAULT_SETTLE if settle is None else settle,
             notify=notify,
             on_event=on_event,
             **scope,

@@ -138,7 +138,7 @@ class Watcher:
                 )
             except OllamaUnavailable as exc:
                 self._wait_for_ollama(exc, time.monotonic())
-                time.sleep(self._retry_at - time.monotonic())
+                time.sleep(max(0.0, self._retry_at - time.monotonic()))
                 continue
             self._remember_failures(summary)
             self._retry_at, self._retry_delay = None, self.settle
@@ -264,6 +264,11 @@ class Watcher:
                 notes.watch(folder)
             except (FileNotFoundError, NotADirectoryError):
                 continue  # gone again already
+            except OSError as exc:  # the user's watch limit: look every `interval` too
+                if self.notify:
+                    self.notify = False
+                    how = f"polling every {self.interval:g}s too: notifications {exc.strerror}"
+                    self.on_event(WatchEvent("watching", detail=how))
 
 
 def _folders(roots: Iterable[Path]) -> Iterable[str]:

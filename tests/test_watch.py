@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ragkit.cli import cli
+from ragkit.index import Index
 from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
@@ -122,6 +123,25 @@ def test_an_idle_polling_watcher_reads_nothing_and_asks_nothing(tmp_path, fake):
         (root / "n3.md").write_text("note 3, changed")
         watcher.step()
         assert fake.embedded_texts == 21  # the 20 once, then the one that changed
+
+
+def test_index_watch_follows_a_folder_until_told_to_stop(tmp_path, fake):
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "a.md").write_text("alpha term001")
+    events, looks = [], iter(range(2000))  # a bound on looks, not on time
+
+    def stop() -> bool:
+        look = next(looks, None)
+        if look == 2:
+            (root / "a.md").rename(root / "b.md")
+            (root / "c.md").write_text("gamma term003")
+        return look is None or {"moved", "new"} <= {event.kind for event in events}
+
+    with Index(tmp_path / "index.db", host=fake.url) as index:
+        index.watch(root, on_event=events.append, stop=stop, interval=0.01, notify=False)
+        assert [doc.path for doc in index.documents()] == [str(root / "b.md"), str(root / "c.md")]
+    assert [e.kind for e in events][:2] == ["indexed", "watching"]
 
 
 def test_sigint_and_sigterm_stop_a_watcher_mid_batch_with_nothing_half_stored(
