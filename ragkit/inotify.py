@@ -89,6 +89,10 @@ class Inotify:
         """How many folders are watched now."""
         return len(self._folders)
 
+    def watching(self, folder: str) -> bool:
+        """True if `folder` (as named to `watch`) is watched now."""
+        return os.fsencode(folder) in self._folders.values()
+
     def watch(self, folder: str) -> None:
         """Watch one folder (again is harmless). OSError: ENOSPC when the user's watch
         limit (fs.inotify.max_user_watches) is reached; ENOENT/ENOTDIR if it is gone."""

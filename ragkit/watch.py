@@ -90,18 +90,20 @@ class Watcher:
 
     def run(self, *, reembed: bool = False, stop: Callable[[], bool] | None = None) -> None:
         """Index the folders once, then apply changes until `stop()` is true (checked at
-        least every `interval` seconds when given) or the process is interrupted."""
-        self._first_pass(reembed, stop)
-        notes = self._open_notifications()
+        least every `interval` seconds when given) or the process is interrupted.
+        Notifications start before the first pass, so no change made during it is missed."""
+        notes, how = self._open_notifications()
         try:
+            self._first_pass(reembed, stop)
+            self.on_event(WatchEvent("watching", detail=how))
             while not (stop and stop()):
+                self.step()
                 timeout = self._timeout(bounded=stop is not None)
                 if notes is not None:
                     self._touched |= notes.wait(timeout)
                     self._follow_folders(notes)
                 else:
                     time.sleep(timeout)
-                self.step()
         finally:
             if notes is not None:
                 notes.close()
@@ -235,23 +237,22 @@ class Watcher:
 
     # -- notifications -------------------------------------------------------------
 
-    def _open_notifications(self) -> inotify.Inotify | None:
-        """An inotify watching every folder under the roots, else None (polling)."""
+    def _open_notifications(self) -> tuple[inotify.Inotify | None, str]:
+        """An inotify watching every folder under the roots, else None (polling); and
+        which of the two, in words."""
         how = f"polling every {self.interval:g}s"
-        if self.notify:
-            notes = inotify.Inotify()
-            try:
-                for folder in _folders(self.roots):
-                    notes.watch(folder)
-            except OSError as exc:
-                notes.close()
-                self.notify = False
-                how += f" (notifications unavailable: {exc.strerror})"
-            else:
-                self.on_event(WatchEvent("watching", detail=f"{notes.watched} folders, inotify"))
-                return notes
-        self.on_event(WatchEvent("watching", detail=how))
-        return None
+        if not self.notify:
+            return None, how
+        notes = inotify.Inotify()
+        try:
+            for folder in _folders(self.roots):
+                notes.watch(folder)
+        except OSError as exc:
+            notes.close()
+            self.notify = False
+            return None, f"{how} (notifications unavailable: {exc.strerror})"
+        count = notes.watched
+        return notes, f"{count} folder{'' if count == 1 else 's'}, inotify"
 
     def _follow_folders(self, notes: inotify.Inotify) -> None:
         """Watch the folders that appeared (created, or moved in) among the touched paths."""
@@ -259,6 +260,7 @@ class Watcher:
             new = list(self.roots)
         else:
             new = [Path(path) for path in self._touched if os.path.isdir(path)]
+            new += [root for root in self.roots if not notes.watching(_folder_of(root))]
         for folder in _folders(new):
             try:
                 notes.watch(folder)
@@ -271,10 +273,18 @@ class Watcher:
                     self.on_event(WatchEvent("watching", detail=how))
 
 
+def _folder_of(root: Path) -> str:
+    """The folder whose notifications tell of `root`: itself, or a file's own folder."""
+    return str(root if root.is_dir() or not root.exists() else root.parent)
+
+
 def _folders(roots: Iterable[Path]) -> Iterable[str]:
-    """Every folder under `roots` a walk could enter (hidden and junk folders skipped)."""
+    """Every folder under `roots` a walk could enter (hidden and junk folders skipped);
+    for a file, its folder."""
     for root in roots:
         if not os.path.isdir(root):
+            if os.path.isfile(root):
+                yield str(root.parent)
             continue
         yield str(root)
         for folder, subfolders, _ in os.walk(root):

@@ -104,6 +104,25 @@ def test_watch_keeps_the_index_equal_to_a_fresh_index_through_every_kind_of_chan
     check_index(db)
 
 
+def test_a_file_created_during_the_first_pass_is_not_missed(tmp_path, fake_ollama):
+    """Notifications start before the first pass: a file written while it embeds is
+    indexed within seconds, not at the next full look (`RESCAN_SECONDS`, a minute)."""
+    root, db = tmp_path / "notes", tmp_path / "index.db"
+    root.mkdir()
+    for i in range(20):
+        (root / f"n{i}.md").write_text(f"note {i} about term{i:03d}")
+    fake_ollama.per_text_latency = 0.1  # the first pass embeds for about two seconds
+    child = Watching(root, db, fake_ollama.url)
+    try:
+        child.wait_for(lambda: fake_ollama.active_embeds > 0, "the first pass to embed")
+        (root / "late.md").write_text("written during the first pass, term999")
+        fake_ollama.per_text_latency = 0
+        child.wait_for(lambda: str(root / "late.md") in child.paths(), "late.md", limit=30)
+        assert child.events[0]["kind"] == "indexed"
+    finally:
+        child.__exit__()
+
+
 def test_an_idle_polling_watcher_reads_nothing_and_asks_nothing(tmp_path, fake):
     """Polling is stat only: unchanged files are never read or hashed again, and with
     nothing changed Ollama is never asked (each `update` would ask /api/tags first)."""

@@ -64,6 +64,9 @@ class Watching:
             self.proc.kill()
         self.proc.wait()
 
+    def paths(self) -> list[str]:
+        return [event["path"] for event in self.events]
+
     def kinds(self) -> list[str]:
         return [event["kind"] for event in self.events]
 
