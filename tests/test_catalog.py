@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from click.testing import CliRunner
 
-from ragkit.cli import cli
+from ragkit.cli import _show_watch_event, cli
 from ragkit.errors import ConfigError
 from ragkit.index import Index
+from ragkit.watch import WatchEvent
 from tests.index_checks import check_index, snapshot
 
 
@@ -102,3 +104,25 @@ def test_forget_on_the_command_line(notes_index, tmp_path):
     assert "Traceback" not in missing.output
     done = CliRunner().invoke(cli, ["forget", str(notes), "--db", db])
     assert done.exit_code == 0 and done.output.startswith("forgot 3 documents (")
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x9b1m\u202e"  # window title, clear screen, C1 CSI, bidi
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_file_names_reach_ls_and_watch_lines_escaped(tmp_path, fake, capsys):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / f"evil{HOSTILE}.md").write_text("dome term001")
+    with Index(tmp_path / "index.db", host=fake.url) as index:
+        index.add(notes, progress=False)
+    result = CliRunner().invoke(cli, ["ls", "--db", str(tmp_path / "index.db")], color=True)
+    assert result.exit_code == 0 and "evil\\x1b]0;pwned" in result.output
+    assert not RAW.search(result.output)
+    path = str(notes / f"evil{HOSTILE}.md")
+    for event in (WatchEvent("new", path, 1), WatchEvent("failed", path, detail=HOSTILE)):
+        _show_watch_event(event, as_json=False, quiet=False)
+        _show_watch_event(event, as_json=True, quiet=False)
+    out, err = capsys.readouterr()
+    assert not RAW.search(out + err)
+    assert json.loads(out.splitlines()[-1])["path"] == path  # JSON lines stay exact
