@@ -227,6 +227,7 @@ def same_options_as(other: click.Command) -> Callable:
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and waits.")
 def watch(interval, poll, settle, quiet, **options) -> None:
     """Index files and folders, then keep the index in step as they change (Ctrl-C stops)."""
+    from .cli_catalog import show_watch_event
     from .discovery import check_paths
     from .ingest import Ingester
     from .ollama import OllamaClient
@@ -253,30 +254,9 @@ def watch(interval, poll, settle, quiet, **options) -> None:
             interval=interval,
             settle=settle,
             notify=not poll,
-            on_event=lambda event: _show_watch_event(event, as_json=as_json, quiet=quiet),
+            on_event=lambda event: show_watch_event(event, as_json=as_json, quiet=quiet),
             on_wait=lambda note: click.echo(note, err=True),
         ).run(reembed=options["reembed"])
-
-
-def _show_watch_event(event, *, as_json: bool, quiet: bool) -> None:
-    """One line per event: JSON on stdout with --json; else failures and waits on stderr,
-    the rest on stdout unless --quiet."""
-    if as_json:
-        text = json.dumps(event.to_dict(), ensure_ascii=False)
-        click.echo(UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-        return
-    chunks = f" ({event.chunks} chunk{'' if event.chunks == 1 else 's'})"
-    line = {
-        "indexed": f"indexed: {event.detail}",
-        "watching": f"watching ({event.detail}); Ctrl-C to stop",
-        "failed": f"failed: {event.path}: {event.detail}",
-        "waiting": f"waiting: {event.detail}",
-        "resumed": "resumed: Ollama answers again",
-        "moved": f"moved: {event.detail} -> {event.path}",
-    }.get(event.kind, f"{event.kind}: {event.path}{chunks}")
-    to_stderr = event.kind in ("failed", "waiting", "resumed")
-    if to_stderr or not quiet:
-        click.echo(printable(line, one_line=True), err=to_stderr)
 
 
 @cli.command(name="ls")

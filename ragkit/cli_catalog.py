@@ -1,15 +1,17 @@
-"""`ragkit ls` output: the documents grouped under the folders they were indexed from,
-a summary line per folder, then a line per document."""
+"""Output of `ragkit ls` (the documents grouped under the folders they were indexed
+from, a summary line per folder, then a line per document) and of `ragkit watch`."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 
 import click
 
 from .catalog import IndexedDocument
-from .terminal import human_bytes, printable
+from .terminal import UNSAFE_CHARS, human_bytes, printable
+from .watch import WatchEvent
 
 
 def show_documents(documents: Sequence[IndexedDocument]) -> None:
@@ -65,3 +67,15 @@ def _row(root: str, doc: IndexedDocument) -> list[str]:
         doc.indexed_at.replace("T", " ")[:16],
         "" if doc.state == "indexed" else doc.state,
     ]
+
+
+def show_watch_event(event: WatchEvent, *, as_json: bool, quiet: bool) -> None:
+    """One line per event: a JSON object on stdout with --json; else failures and waits
+    on stderr, the rest on stdout unless --quiet. File names are shown escaped."""
+    if as_json:
+        text = json.dumps(event.to_dict(), ensure_ascii=False)
+        click.echo(UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+        return
+    to_stderr = event.kind in ("failed", "waiting", "resumed")
+    if to_stderr or not quiet:
+        click.echo(printable(str(event), one_line=True), err=to_stderr)

@@ -252,7 +252,7 @@ class Index:
         self,
         paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         *,
-        on_event: Callable[[WatchEvent], None] | None = print,
+        on_event: Callable[[WatchEvent], None] | None = None,
         stop: Callable[[], bool] | None = None,
         interval: float | None = None,
         settle: float | None = None,
@@ -262,7 +262,8 @@ class Index:
         """Index `paths`, then keep the index in step with them until `stop()` is true or
         Ctrl-C. Takes the options of `add` (include, exclude, prune, reembed, chunk_size,
         ...); notify=False polls every `interval` seconds; a file is indexed once it has
-        stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`.
+        stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`
+        (default: its line printed, file names escaped).
 
             >>> index.watch("~/notes", exclude=["drafts"])
         """
@@ -284,6 +285,12 @@ class Index:
             max_file_size=None if size is None else parse_size(size),
             **add_options,
         )
+        if on_event is None:
+            from .terminal import printable
+
+            def on_event(event: WatchEvent) -> None:
+                print(printable(str(event), one_line=True))
+
         watcher = Watcher(
             ingester,
             paths,

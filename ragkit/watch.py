@@ -56,6 +56,19 @@ class WatchEvent:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __str__(self) -> str:
+        """The line `ragkit watch` prints (unescaped: pass it through `printable`)."""
+        chunks = f" ({self.chunks} chunk{'' if self.chunks == 1 else 's'})"
+        lines = {
+            "indexed": f"indexed: {self.detail}",
+            "watching": f"watching ({self.detail}); Ctrl-C to stop",
+            "failed": f"failed: {self.path}: {self.detail}",
+            "waiting": f"waiting: {self.detail}",
+            "resumed": "resumed: Ollama answers again",
+            "moved": f"moved: {self.detail} -> {self.path}",
+        }
+        return lines.get(self.kind, f"{self.kind}: {self.path}{chunks}")
+
 
 class Watcher:
     """Applies the changes under some folders to an index, as they happen."""

@@ -9,7 +9,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from ragkit.cli import _show_watch_event, cli
+from ragkit.cli import cli
+from ragkit.cli_catalog import show_watch_event
 from ragkit.errors import ConfigError
 from ragkit.index import Index
 from ragkit.watch import WatchEvent
@@ -121,8 +122,8 @@ def test_file_names_reach_ls_and_watch_lines_escaped(tmp_path, fake, capsys):
     assert not RAW.search(result.output)
     path = str(notes / f"evil{HOSTILE}.md")
     for event in (WatchEvent("new", path, 1), WatchEvent("failed", path, detail=HOSTILE)):
-        _show_watch_event(event, as_json=False, quiet=False)
-        _show_watch_event(event, as_json=True, quiet=False)
+        show_watch_event(event, as_json=False, quiet=False)
+        show_watch_event(event, as_json=True, quiet=False)
     out, err = capsys.readouterr()
     assert not RAW.search(out + err)
     assert json.loads(out.splitlines()[-1])["path"] == path  # JSON lines stay exact
