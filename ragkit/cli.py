@@ -180,6 +180,111 @@ def index(
         sys.exit(EXIT_PARTIAL)
 
 
+def same_options_as(other: click.Command) -> Callable:
+    """Give a command every parameter of `other` ahead of its own (`watch` takes `index`'s)."""
+
+    def decorate(command: click.Command) -> click.Command:
+        command.params[:0] = list(other.params)
+        return command
+
+    return decorate
+
+
+@same_options_as(index)
+@cli.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=2.0,
+    show_default=True,
+    callback=lambda ctx, param, value: _finite(value),
+    metavar="SECONDS",
+    help="How often to look at the folders when polling.",
+)
+@click.option("--poll", is_flag=True, help="Poll (stat only) even where notifications exist.")
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    callback=lambda ctx, param, value: _finite(value),
+    metavar="SECONDS",
+    help="A file must stay unchanged this long before it is indexed.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and waits.")
+def watch(interval, poll, settle, quiet, **options) -> None:
+    """Index files and folders, then keep the index in step as they change (Ctrl-C stops)."""
+    from .cli_catalog import show_watch_event
+    from .discovery import check_paths
+    from .ingest import Ingester
+    from .ollama import OllamaClient
+    from .store import Store
+    from .watch import Watcher
+
+    check_paths(options["paths"])  # before the Store creates a database for a mistyped folder
+    as_json = options["as_json"]
+    with Store(config.db_path(options["db"])) as store:
+        ingester = Ingester(
+            store,
+            OllamaClient(options["host"], timeout=options["timeout"]),
+            embed_model=options["embed_model"],
+            chunk_size=options["chunk_size"],
+            overlap=options["overlap"],
+            max_file_size=options["max_file_size"],
+        )
+        Watcher(
+            ingester,
+            options["paths"],
+            include=options["include"] or None,
+            exclude=options["exclude"] or None,
+            prune=not options["no_prune"],
+            interval=interval,
+            settle=settle,
+            notify=not poll,
+            on_event=lambda event: show_watch_event(event, as_json=as_json, quiet=quiet),
+            on_wait=lambda note: click.echo(note, err=True),
+        ).run(reembed=options["reembed"])
+
+
+@cli.command(name="ls")
+@click.argument("glob", required=False, callback=lambda ctx, param, value: _glob(value))
+@db_option
+@json_option
+def list_documents(glob, db, as_json) -> None:
+    """List the indexed documents (only paths matching GLOB, e.g. '*.md')."""
+    from .cli_catalog import show_documents
+    from .index import Index
+
+    with Index(db) as index:
+        documents = index.documents(glob)
+    if as_json:
+        print_json([doc.to_dict() for doc in documents])
+    else:
+        show_documents(documents)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@json_option
+def forget(paths, db, as_json) -> None:
+    """Remove files or folders from the index (the files themselves stay)."""
+    from .errors import ConfigError
+    from .index import Index
+
+    with Index(db) as index:
+        try:
+            removed = index.forget(paths)
+        except ConfigError as exc:  # a path that matches nothing: bad usage, exit 2
+            message = printable(str(exc), one_line=True)
+            raise click.BadParameter(message, param_hint="PATH") from None
+    if as_json:
+        print_json(removed.to_dict())
+        return
+    docs = f"{removed.documents} document{'' if removed.documents == 1 else 's'}"
+    click.echo(f"forgot {docs} ({removed.chunks} chunk{'' if removed.chunks == 1 else 's'})")
+
+
 @cli.command()
 @db_option
 @json_option

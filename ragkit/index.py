@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     import os
 
     from .answer import Answer, AnswerStream
+    from .catalog import Forgotten, IndexedDocument
     from .conversation import Conversation
     from .ingest import IngestSummary, Progress
     from .retriever import Hits, Retriever
+    from .watch import WatchEvent
 
 
 class Index:
@@ -224,6 +226,84 @@ class Index:
         if not self.path.exists():
             return {"path": str(self.path), "exists": False, "documents": 0, "chunks": 0} | base
         return {"exists": True, **self._open(create=False).stats()} | base
+
+    def documents(self, glob: str | None = None) -> list[IndexedDocument]:
+        """The indexed documents (path, type, size, chunks, pages, indexed_at, and state:
+        "indexed", "changed" or "missing" on disk now); only paths matching `glob`.
+
+        >>> [doc.path for doc in index.documents("*.md") if doc.state != "indexed"]
+        """
+        from .catalog import list_documents
+        from .retriever import check_path_glob
+
+        return list_documents(self._open(create=False), check_path_glob(glob))
+
+    def forget(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Forgotten:
+        """Remove files or folders from the index in one transaction (`ConfigError`, and
+        nothing removed, if one matches no document).
+
+        >>> index.forget(["~/notes/old"]).documents
+        """
+        from .catalog import forget
+
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        return forget(self._open(create=False), list(paths))
+
+    def watch(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        on_event: Callable[[WatchEvent], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+        interval: float | None = None,
+        settle: float | None = None,
+        notify: bool = True,
+        **add_options: Any,
+    ) -> None:
+        """Index `paths`, then keep the index in step with them until `stop()` is true or
+        Ctrl-C. Takes the options of `add` (include, exclude, prune, reembed, chunk_size,
+        ...); notify=False polls every `interval` seconds; a file is indexed once it has
+        stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`
+        (default: its line printed, file names escaped).
+
+            >>> index.watch("~/notes", exclude=["drafts"])
+        """
+        from .discovery import check_paths
+        from .ingest import Ingester
+        from .terminal import parse_size
+        from .watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, Watcher
+
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        check_paths(paths)  # a mistyped folder creates no database
+        scope = {key: add_options.pop(key) for key in ("include", "exclude") if key in add_options}
+        prune, reembed = add_options.pop("prune", True), add_options.pop("reembed", False)
+        size = add_options.pop("max_file_size", "50MB")
+        add_options.setdefault("embed_model", self._embed_model)
+        ingester = Ingester(
+            self._open(create=True),
+            self.client,
+            max_file_size=None if size is None else parse_size(size),
+            **add_options,
+        )
+        if on_event is None:
+            from .terminal import printable
+
+            def on_event(event: WatchEvent) -> None:
+                print(printable(str(event), one_line=True))
+
+        watcher = Watcher(
+            ingester,
+            paths,
+            prune=prune,
+            interval=interval or DEFAULT_INTERVAL,
+            settle=DEFAULT_SETTLE if settle is None else settle,
+            notify=notify,
+            on_event=on_event,
+            **scope,
+        )
+        watcher.run(reembed=reembed, stop=stop)
 
 
 _SHARED_KEYS = {"k", "mode", "num_ctx", "model", "options", "max_tokens"}

@@ -37,6 +37,7 @@ from .workers import Workers
 DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
 HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
+Outcome = Callable[[str, str, int, str], None]  # (path, kind, chunks, detail): `Ingester.update`
 
 
 @dataclass
@@ -178,6 +179,65 @@ class Ingester:
         run.summary.seconds = time.perf_counter() - started
         return run.summary
 
+    def update(
+        self,
+        files: Sequence[Path],
+        removed: Sequence[str] = (),
+        *,
+        on_outcome: Outcome | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """Apply known changes under the run lock, held for this call only (so a watcher
+        never locks `index` out for long): a file in `files` holding the very bytes of a
+        document in `removed` takes it over (a rename: nothing embedded); the other
+        `removed` documents go; the other `files` are indexed. Ollama is only asked when
+        some file needs embedding. Tells `on_outcome(path, kind, chunks, detail)` as each
+        path settles: kind "moved" (detail: the old path), "removed", "new", "changed",
+        "unchanged" or "failed" (detail: the reason and its fix)."""
+        tell = on_outcome or (lambda path, kind, chunks, detail: None)
+        with exclusive_run(self.store.path, on_wait):
+            known = self.store.documents()
+            gone = {path: known[path] for path in removed if path in known}
+            before = len(files)
+            files = [f for f in files if not self._moved(f, known, gone, tell)]
+            self.store.delete_documents(gone)
+            for path, info in gone.items():
+                tell(path, "removed", info.chunks, "")
+            written = bool(gone) or len(files) < before  # deleted, or moved
+            if files:
+                self._check_model(reembed=False)
+                run = _Run(self, len(files), None)
+                run.on_outcome = tell
+                run.index_files(list(files))
+                written = written or bool(run.summary.new or run.summary.changed)
+            if written:
+                VectorCache(self.store).refresh()
+
+    def _moved(
+        self, path: Path, known: dict[str, DocumentInfo], gone: dict[str, DocumentInfo], tell
+    ) -> bool:
+        """Move a removed document with the bytes of this new file to it; True if done."""
+        if str(path) in known:
+            return False
+        try:
+            stat = path.stat()
+            same_size = [  # and the same type, so the same chunks
+                old
+                for old, info in gone.items()
+                if info.size == stat.st_size and Path(old).suffix.lower() == path.suffix.lower()
+            ]
+            if not same_size:
+                return False
+            digest = _file_hash(read_bytes(path, self.max_file_size))
+        except (OSError, DocumentError):
+            return False  # indexing it says why
+        old = next((old for old in same_size if gone[old].hash == digest), None)
+        if old is None:
+            return False
+        self.store.move_document(old, str(path), size=stat.st_size, mtime=stat.st_mtime)
+        tell(str(path), "moved", gone.pop(old).chunks, old)
+        return True
+
     def _chunking(self, size: int | None, overlap: int | None) -> tuple[int, int]:
         """The chunk size and overlap to use: as asked, else as the index was built,
         else the defaults; the size never exceeds what the model accepts."""
@@ -265,6 +325,7 @@ class _Run:
         self.chunks_embedded = self.chunks_known = 0
         self.bytes_expected = self.bytes_read = 0  # of files that look new or changed
         self.expected: dict[Path, int] = {}  # such a file -> its size
+        self.on_outcome: Outcome | None = None  # told by `Ingester.update`
 
     def index_files(self, files: list[Path]) -> None:
         """Take every file, keeping a window of embedding requests in flight. On an
@@ -343,6 +404,7 @@ class _Run:
                         str(path), size=stat.st_size, mtime=stat.st_mtime
                     )
                 self.summary.unchanged += 1
+                self._outcome(path, "unchanged", previous.chunks, "")
                 return self._settled(path)
             document = read_document(
                 path,
@@ -432,12 +494,19 @@ class _Run:
         else:
             self.summary.changed += 1
         self.summary.chunks_added += len(pending.chunks)
+        kind = "new" if pending.is_new else "changed"
+        self._outcome(Path(pending.record.path), kind, len(pending.chunks), "")
         self._settled(Path(pending.record.path))
 
     def _failed(self, path: Path, reason: str) -> None:
         self.summary.failed.append((str(path), reason))
         self.failed_paths.add(str(path))
+        self._outcome(path, "failed", 0, reason)
         self._settled(path)
+
+    def _outcome(self, path: Path, kind: str, chunks: int, detail: str) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(str(path), kind, chunks, detail)
 
     def _settled(self, path: Path) -> None:
         self.files_done += 1

@@ -421,6 +421,18 @@ class Store:
         )
         return {row[1]: DocumentInfo(*row) for row in rows}
 
+    def listing(self, path_glob: str | None = None) -> list[tuple]:
+        """(path, type, size, mtime, indexed_at, chunks, pages) of each document, by path;
+        only paths matching `path_glob` (as `search --path` matches) when given."""
+        where = "WHERE d.path GLOB ?" if path_glob else ""
+        params = (_anchor_glob(path_glob),) if path_glob else ()
+        return self._rows(
+            f"""SELECT d.path, d.type, d.size, d.mtime, d.indexed_at, count(c.id), max(c.page)
+            FROM documents d LEFT JOIN chunks c ON c.document_id = d.id {where}
+            GROUP BY d.id ORDER BY d.path""",
+            params,
+        )
+
     def replace_document(
         self,
         doc: NewDocument,
@@ -489,6 +501,17 @@ class Store:
             conn.execute(
                 "UPDATE documents SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path)
             )
+
+    def move_document(self, old: str, new: str, *, size: int, mtime: float) -> None:
+        """Record that the document at `old` is now the file at `new` (same bytes: a
+        rename), keeping its chunks and vectors; one transaction."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM documents WHERE path = ?", (new,))
+            conn.execute(
+                "UPDATE documents SET path = ?, size = ?, mtime = ? WHERE path = ?",
+                (new, size, mtime, old),
+            )
+            self._bump_generation(conn)
 
     def delete_documents(self, paths: Iterable[str]) -> int:
         """Delete these documents and their chunks in one transaction; return how many."""
