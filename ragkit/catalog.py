@@ -26,6 +26,7 @@ class IndexedDocument:
 
     path: str
     type: str | None
+    title: str | None
     size: int  # bytes, when indexed
     chunks: int
     pages: int | None  # PDF pages that hold text (the last page with a chunk)
@@ -51,8 +52,10 @@ class Forgotten:
 def list_documents(store: Store, glob: str | None = None) -> list[IndexedDocument]:
     """The indexed documents by path; only those matching `glob` (as `search --path`)."""
     return [
-        IndexedDocument(path, kind, size, chunks, pages, indexed_at, _state(path, size, mtime))
-        for path, kind, size, mtime, indexed_at, chunks, pages in store.listing(glob)
+        IndexedDocument(
+            path, kind, title, size, chunks, pages, indexed_at, _state(path, size, mtime)
+        )
+        for path, kind, title, size, mtime, indexed_at, chunks, pages in store.listing(glob)
     ]
 
 

@@ -132,8 +132,8 @@ def build_server(service: Service) -> RagkitMCP:
             str | None, Field(description="Only paths matching this glob, e.g. 'notes/*'.")
         ] = None,
     ) -> CallToolResult:
-        """The indexed documents: path, `uri` (read it as a resource), title, type,
-        size, modification time and chunk count."""
+        """The indexed documents: path, `uri` (read it as a resource), title, type, size,
+        chunks, pages, when indexed, and state (indexed, changed or missing on disk)."""
         return _result(lambda: {"documents": service.documents(glob)})
 
     if service.allow_index:

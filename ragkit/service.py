@@ -17,7 +17,6 @@ its requests are the parallelism.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import threading
 from collections.abc import Iterable
@@ -32,7 +31,7 @@ from .index import Index
 if TYPE_CHECKING:
     from .answer import Answer, AnswerStream
     from .retriever import Hits, Retriever
-    from .store import ChunkRow, DocumentInfo, Store
+    from .store import ChunkRow, Store
 
 URI_PREFIX = "ragkit://doc"  # + the document's absolute path, percent-encoded
 MAX_DOCUMENT_CHARS = 2_000_000  # a document read whole is cut after this many characters
@@ -138,18 +137,6 @@ def _last_write(db: Path) -> str | None:
     return _iso(max(times)) if times else None
 
 
-def _document_dict(path: str, info: DocumentInfo) -> dict[str, Any]:
-    return {
-        "path": path,
-        "uri": document_uri(path),
-        "title": info.title,
-        "type": info.type,
-        "size": info.size,
-        "mtime": _iso(info.mtime),
-        "chunks": info.chunks,
-    }
-
-
 class Service:
     """One index, opened once, answering search, ask, status and document reads.
 
@@ -207,17 +194,9 @@ class Service:
         return status
 
     def documents(self, glob: str | None = None) -> list[dict[str, Any]]:
-        """Every indexed document (path, uri, title, type, size, mtime, chunks), or only
-        those whose path matches `glob` as `--path` does (`*.md`, `notes/*`).
-        Switch to `Index.documents(glob)` once the index has it."""
-        from .retriever import check_path_glob
-        from .store import _anchor_glob
-
-        pattern = _anchor_glob(check_path_glob(glob)) if glob is not None else None
+        """`Index.documents(glob)` as JSON-ready dicts, each with the `uri` to read it by."""
         return [
-            _document_dict(path, info)
-            for path, info in self._store().documents().items()
-            if pattern is None or fnmatch.fnmatchcase(path, pattern)
+            doc.to_dict() | {"uri": document_uri(doc.path)} for doc in self.index.documents(glob)
         ]
 
     def read(self, uri: str, max_chars: int = MAX_DOCUMENT_CHARS) -> str:

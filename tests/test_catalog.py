@@ -94,7 +94,16 @@ def test_ls_prints_a_summary_per_folder_and_json(notes_index):
     assert any("sub/c.md" in line and "markdown" in line for line in lines)
     data = json.loads(CliRunner().invoke(cli, ["ls", "*.txt", "--db", db, "--json"]).output)
     assert [os.path.basename(d["path"]) for d in data] == ["b.txt", "d.txt"]
-    assert set(data[0]) == {"path", "type", "size", "chunks", "pages", "indexed_at", "state"}
+    assert set(data[0]) == {
+        "path",
+        "type",
+        "title",
+        "size",
+        "chunks",
+        "pages",
+        "indexed_at",
+        "state",
+    }
 
 
 def test_forget_on_the_command_line(notes_index, tmp_path):

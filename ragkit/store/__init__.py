@@ -422,12 +422,13 @@ class Store:
         return {row[1]: DocumentInfo(*row) for row in rows}
 
     def listing(self, path_glob: str | None = None) -> list[tuple]:
-        """(path, type, size, mtime, indexed_at, chunks, pages) of each document, by path;
+        """(path, type, title, size, mtime, indexed_at, chunks, pages) of each document, by path;
         only paths matching `path_glob` (as `search --path` matches) when given."""
         where = "WHERE d.path GLOB ?" if path_glob else ""
         params = (_anchor_glob(path_glob),) if path_glob else ()
         return self._rows(
-            f"""SELECT d.path, d.type, d.size, d.mtime, d.indexed_at, count(c.id), max(c.page)
+            f"""SELECT d.path, d.type, d.title, d.size, d.mtime, d.indexed_at, count(c.id),
+                max(c.page)
             FROM documents d LEFT JOIN chunks c ON c.document_id = d.id {where}
             GROUP BY d.id ORDER BY d.path""",
             params,
