@@ -26,6 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from ragkit import formats
 from ragkit.errors import DocumentError
 from ragkit.markdown import title as markdown_title
 from ragkit.terminal import human_bytes
@@ -56,6 +57,7 @@ _TYPE_BY_EXTENSION: dict[str, str] = {
     ".htm": "html",
     ".xhtml": "html",
     ".pdf": "pdf",
+    **formats.TYPE_BY_EXTENSION,  # office, e-book, mail, notebook: ragkit/formats/
 }
 
 DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
@@ -70,6 +72,8 @@ PDF_CHARS_PER_BYTE = 20
 thousands. Any PDF may yield `PDF_MIN_CHARS`, and never more than `max_bytes`."""
 PDF_MIN_CHARS = 200_000
 
+Heading = tuple[int, int, str]  # (char offset in Document.text where it starts, level 1-6, title)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -78,6 +82,7 @@ class Document:
     type: str  # "text" | "markdown" | "html" | "pdf" | "rst" | "code" | "data"
     title: str | None  # first markdown heading / <title> / PDF metadata title
     page_starts: tuple[int, ...] | None  # PDF: char offset in `text` where page i+1 begins
+    headings: tuple[Heading, ...] | None = None  # None: the reader found no structure
 
 
 def document_type(path: Path | str) -> str:
@@ -94,6 +99,7 @@ def read_document(
     max_bytes: int | None = None,
     data: bytes | None = None,
     max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
+    include_outputs: bool = False,
 ) -> Document:
     """Read one file into a `Document`; raise `DocumentError` saying why not.
 
@@ -103,11 +109,18 @@ def read_document(
     again: a caller that hashed those bytes stores the hash of what was parsed.
     A PDF stops being extracted, with a `DocumentError`, once its text passes
     `max_bytes` or `PDF_CHARS_PER_BYTE` times its size, or after `max_seconds`.
+    Office files, e-books, mail and notebooks are read by `ragkit.formats` (an mbox
+    holds several messages: read it with `read_documents`).
     """
     path = Path(path).expanduser().resolve()
     kind = document_type(path)
     if data is None:
         data = read_bytes(path, max_bytes)
+    if kind in formats.KINDS:
+        if kind == "mbox":
+            raise DocumentError(path, "an mbox holds many messages", hint="Use read_documents")
+        options = {"max_seconds": max_seconds, "include_outputs": include_outputs}
+        return read_documents(path, max_bytes=max_bytes, data=data, **options)[0]
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
@@ -121,6 +134,43 @@ def read_document(
         title = markdown_title(text) if kind == "markdown" else None
         title = _rst_title(text) if kind == "rst" else title
     return Document(path, text, kind, title, None)
+
+
+def read_documents(
+    path: Path | str,
+    *,
+    max_bytes: int | None = None,
+    data: bytes | None = None,
+    max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
+    include_outputs: bool = False,
+) -> list[Document]:
+    """The documents a file holds: one, except an mbox, which gives one per message
+    with the path `file.mbox#N` (N from 1), and none when it is empty. Options as
+    `read_document`; `include_outputs` keeps the text of a notebook's cell outputs."""
+    path = Path(path).expanduser().resolve()
+    kind = document_type(path)
+    if kind not in formats.KINDS:
+        return [read_document(path, max_bytes=max_bytes, data=data, max_seconds=max_seconds)]
+    if data is None:
+        data = read_bytes(path, max_bytes)
+    extracts = formats.read_format(
+        kind,
+        path,
+        data,
+        max_bytes=max_bytes,
+        max_seconds=max_seconds,
+        html_text=_html_body,
+        include_outputs=include_outputs,
+    )
+    if kind == "mbox":
+        paths = [Path(f"{path}#{number}") for number in range(1, len(extracts) + 1)]
+        return [_from_extract(p, "email", e) for p, e in zip(paths, extracts, strict=True)]
+    return [_from_extract(path, kind, extract) for extract in extracts]
+
+
+def _from_extract(path: Path, kind: str, extract: formats.Extract) -> Document:
+    text = extract.text
+    return Document(path, text, kind, extract.title, extract.page_starts, extract.headings)
 
 
 def read_bytes(path: Path, max_bytes: int | None) -> bytes:
@@ -255,6 +305,11 @@ def html_to_text(html: str) -> tuple[str, str | None]:
     parser.feed(html)
     parser.close()
     return parser.text(), parser.title()
+
+
+def _html_body(html: str) -> str:
+    """The visible text of a mail's HTML body."""
+    return html_to_text(html)[0]
 
 
 def _html_document(path: Path, html: str) -> tuple[str, str | None]:
