@@ -75,7 +75,7 @@ def corpus_db(tmp_path_factory: pytest.TempPathFactory, fake_ollama_session: Fak
     db = tmp_path_factory.mktemp("corpus") / "index.db"
     with Index(db, host=fake_ollama_session.url) as index:
         summary = index.add(SAMPLE_CORPUS, exclude=["questions.jsonl"])
-    assert summary.new == 17 and not summary.failed
+    assert summary.new == 21 and not summary.failed
     return db
 
 
