@@ -117,10 +117,7 @@ def read_document(
     if data is None:
         data = read_bytes(path, max_bytes)
     if kind in formats.KINDS:
-        if kind == "mbox":
-            raise DocumentError(path, "an mbox holds many messages", hint="Use read_documents")
-        options = {"max_seconds": max_seconds, "include_outputs": include_outputs}
-        return read_documents(path, max_bytes=max_bytes, data=data, **options)[0]
+        return _one_document(path, kind, data, max_bytes, max_seconds, include_outputs)
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
@@ -168,9 +165,23 @@ def read_documents(
     return [_from_extract(path, kind, extract) for extract in extracts]
 
 
+def _one_document(
+    path: Path,
+    kind: str,
+    data: bytes,
+    max_bytes: int | None,
+    max_seconds: float | None,
+    include_outputs: bool,
+) -> Document:
+    if kind == "mbox":
+        raise DocumentError(path, "an mbox holds many messages", hint="Use read_documents")
+    options = {"max_seconds": max_seconds, "include_outputs": include_outputs}
+    return read_documents(path, max_bytes=max_bytes, data=data, **options)[0]
+
+
 def _from_extract(path: Path, kind: str, extract: formats.Extract) -> Document:
-    text = extract.text
-    return Document(path, text, kind, extract.title, extract.page_starts, extract.headings)
+    title, pages, headings = extract.title, extract.page_starts, extract.headings
+    return Document(path, extract.text, kind, title, pages, headings)
 
 
 def read_bytes(path: Path, max_bytes: int | None) -> bytes:

@@ -171,6 +171,20 @@ def test_eml_html_only_body_is_read_as_text(tmp_path):
     assert doc.text == "Subject: Rota\n\nIlse Monday"
 
 
+def test_eml_encoded_headers_and_legacy_charsets_are_decoded(tmp_path):
+    raw = (
+        b"From: =?utf-8?q?Zo=C3=AB?= <zoe@example.org>\r\nSubject: =?iso-8859-1?q?Caf=E9_rota?=\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 opens at nine.\r\n"
+    )
+    doc = _read(tmp_path, "legacy.eml", raw)
+    assert doc.title == "Caf\xe9 rota"
+    assert (
+        doc.text
+        == "From: Zo\xeb <zoe@example.org>\nSubject: Caf\xe9 rota\n\nCaf\xe9 opens at nine."
+    )
+
+
 def test_mbox_gives_one_document_per_message_addressed_path_hash_n(tmp_path):
     path = tmp_path / "box.mbox"
     path.write_bytes(

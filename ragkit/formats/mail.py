@@ -8,9 +8,11 @@ which are not read. The subject is its title and its heading.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email import policy
-from email.message import EmailMessage
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
 
 from .parts import Budget, Extract, tidy
@@ -48,10 +50,10 @@ def read_mbox(budget: Budget, data: bytes, html_text: HtmlToText) -> list[Extrac
 
 def _message(budget: Budget, data: bytes, html_text: HtmlToText) -> Extract | None:
     """A message's headers, body and attachment names as text; None if it has none."""
-    message = BytesParser(policy=policy.default).parsebytes(data)
-    lines = [f"{name}: {_header(message, name)}" for name in HEADERS if _header(message, name)]
-    body = _body(message, html_text)
-    attachments = _attachment_names(message)
+    message = BytesParser(policy=policy.compat32).parsebytes(data)  # 10x faster than default
+    headers = ((name, _header(message, name)) for name in HEADERS)
+    lines = [f"{name}: {value}" for name, value in headers if value]
+    body, attachments = _body_and_attachments(message, html_text)
     parts = ["\n".join(lines), body]
     if attachments:
         parts.append("Attachments (not indexed): " + ", ".join(attachments))
@@ -64,39 +66,59 @@ def _message(budget: Budget, data: bytes, html_text: HtmlToText) -> Extract | No
     return Extract(text=text, title=subject, headings=headings)
 
 
-def _header(message: EmailMessage, name: str) -> str:
-    try:
-        value = message.get(name)
-    except (ValueError, IndexError, AttributeError, TypeError):  # too broken to parse
-        value = ""
-    return " ".join(str(value or "").split())
+def _header(message: Message, name: str) -> str:
+    """A header's text, RFC 2047 encoded words decoded, on one line."""
+    value = message.get(name)
+    return "" if value is None else _words(str(value))
 
 
-def _body(message: EmailMessage, html_text: HtmlToText) -> str:
-    """The plain-text body, else the HTML body as text."""
+def _words(value: str) -> str:
+    """`=?utf-8?q?...?=` encoded words decoded (kept as they are if broken), one line."""
     try:
-        part = message.get_body(preferencelist=("plain", "html"))
-    except (KeyError, ValueError, AttributeError):
-        part = None
-    if part is None:
+        value = str(make_header(decode_header(value)))
+    except (HeaderParseError, UnicodeError, LookupError, ValueError):
+        pass
+    return " ".join(value.split())
+
+
+def _leaves(part: Message) -> Iterator[Message]:
+    """The non-multipart parts, in order; an attached message is one leaf."""
+    if part.is_multipart() and part.get_content_maintype() == "multipart":
+        for child in part.get_payload():
+            yield from _leaves(child)
+    else:
+        yield part
+
+
+def _body_and_attachments(message: Message, html_text: HtmlToText) -> tuple[str, list[str]]:
+    """The first plain-text part (else the first HTML part, as text), and the names of
+    the attachments."""
+    plain = html = None
+    attachments = []
+    for part in _leaves(message):
+        disposition = str(part.get("Content-Disposition", "")).split(";")[0].strip().lower()
+        name = part.get_filename()
+        kind = part.get_content_type()
+        if name or disposition == "attachment" or not kind.startswith("text/"):
+            attachments.append(_words(name) if name else kind)
+        elif kind == "text/plain" and plain is None:
+            plain = part
+        elif kind == "text/html" and html is None:
+            html = part
+    chosen = plain if plain is not None else html
+    if chosen is None:
+        return "", attachments
+    text = _decoded(chosen)
+    text = html_text(text) if chosen is html else text
+    return tidy(text.replace("\r\n", "\n").replace("\r", "\n")), attachments
+
+
+def _decoded(part: Message) -> str:
+    """A part's payload, transfer encoding undone, in its charset (UTF-8 if unknown)."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
         return ""
-    text = _content(part)
-    if part.get_content_subtype() == "html":
-        text = html_text(text)
-    return tidy(text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def _content(part: EmailMessage) -> str:
     try:
-        return str(part.get_content())
-    except (LookupError, ValueError, AssertionError):  # an unknown charset, a broken encoding
-        payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
-
-
-def _attachment_names(message: EmailMessage) -> list[str]:
-    try:
-        parts = list(message.iter_attachments())
-    except (KeyError, ValueError, AttributeError):
-        return []
-    return [part.get_filename() or part.get_content_type() for part in parts]
+        return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return payload.decode("utf-8", errors="replace")
