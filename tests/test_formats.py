@@ -4,14 +4,12 @@ except those in tests/fixtures/office/, written once by LibreOffice 7.4."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from ragkit.errors import DocumentError
-from ragkit.formats import office
+from ragkit.formats import office, parts
 from ragkit.readers import DEFAULT_EXTENSIONS, read_document, read_documents
 from tests import office_files as f
 
@@ -272,19 +270,15 @@ def test_xml_parts_with_a_dtd_are_refused_so_entities_never_expand(tmp_path):
         _read(tmp_path, "x.epub", external)
 
 
-def test_a_zip_bomb_stops_at_the_file_size_limit_before_it_is_unpacked(tmp_path):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(
-            "word/document.xml", b"<w:document>" + b" " * 30_000_000 + b"</w:document>"
-        )
-    data = buffer.getvalue()
-    assert len(data) < 100_000
-    with pytest.raises(DocumentError, match="unpack to over 1MB") as caught:
-        _read(tmp_path, "bomb.docx", data, max_bytes=1024 * 1024)
+def test_a_zip_bomb_stops_at_the_file_size_limit_before_it_is_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setattr(parts, "UNZIP_MIN_BYTES", 1_000_000)  # a small bomb shows the same
+    data = f.zip_bytes({"word/document.xml": b"<w:document>" + b" " * 3_000_000 + b"</w:document>"})
+    assert len(data) < 10_000
+    with pytest.raises(DocumentError, match="unpack to over 512KB") as caught:
+        _read(tmp_path, "bomb.docx", data, max_bytes=512 * 1024)  # by --max-file-size
     assert "Raise --max-file-size" in caught.value.hint
-    with pytest.raises(DocumentError, match="a decompression bomb"):  # and by the file's size
-        _read(tmp_path, "bomb.docx", data)
+    with pytest.raises(DocumentError, match=r"over 976.6KB .*a decompression bomb"):
+        _read(tmp_path, "bomb.docx", data)  # by 100x its size, at least UNZIP_MIN_BYTES
 
 
 @pytest.mark.parametrize(
