@@ -13,6 +13,7 @@ import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 from .office import no_text
@@ -103,7 +104,7 @@ def _toc(budget: Budget, archive: zipfile.ZipFile, opf: ET.Element, folder: str)
     return entries
 
 
-def _toc_entries(element: ET.Element, depth: int):
+def _toc_entries(element: ET.Element, depth: int) -> Iterator[tuple[int, str, str]]:
     """(depth, href, label) of each entry: `li > a` in a nav, `navPoint` in an NCX."""
     for child in element:
         tag = local(child.tag)

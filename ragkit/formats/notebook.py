@@ -16,8 +16,8 @@ _TEXT_OUTPUTS = ("text/plain", "text/markdown")
 def read_ipynb(budget: Budget, data: bytes, *, include_outputs: bool = False) -> Extract:
     notebook = _load(budget, data)
     out = TextBuilder(budget)
-    cells = notebook.get("cells")
-    for number, cell in enumerate(cells if isinstance(cells, list) else [], 1):
+    cells = notebook["cells"] if isinstance(notebook["cells"], list) else []
+    for number, cell in enumerate(cells, 1):
         if number % 100 == 0:
             budget.check_time(f"cell {number} of {len(cells)}")
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("markdown", "code"):
@@ -27,23 +27,23 @@ def read_ipynb(budget: Budget, data: bytes, *, include_outputs: bool = False) ->
         if cell["cell_type"] == "markdown":
             for offset, level, title in markdown_headings(source):
                 out.heading(level, title, at=start + offset)
-        elif include_outputs:
-            outputs = cell.get("outputs")
-            texts = (
-                [_output_text(o) for o in outputs if isinstance(o, dict)]
-                if isinstance(outputs, list)
-                else []
-            )
-            if any(texts):
-                out.paragraph("Output:\n" + "\n".join(t for t in texts if t))
+        elif include_outputs and (outputs := _outputs_text(cell)):
+            out.paragraph("Output:\n" + outputs)
     if out.empty():
         raise no_text(budget, "notebook")
-    title = (
-        notebook.get("metadata", {}).get("title")
-        if isinstance(notebook.get("metadata"), dict)
-        else None
+    metadata = notebook.get("metadata")
+    title = metadata.get("title") if isinstance(metadata, dict) else None
+    return out.result(title.strip() if isinstance(title, str) and title.strip() else None)
+
+
+def _outputs_text(cell: dict) -> str:
+    outputs = cell.get("outputs")
+    texts = (
+        [_output_text(o) for o in outputs if isinstance(o, dict)]
+        if isinstance(outputs, list)
+        else []
     )
-    return out.result(title if isinstance(title, str) and title.strip() else None)
+    return "\n".join(text for text in texts if text)
 
 
 def _load(budget: Budget, data: bytes) -> dict:

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
 
+from ragkit.errors import DocumentError
+
 from .parts import Budget, Extract, TextBuilder, attr, local, open_zip, parse_xml, tidy
 
 XLSX_MAX_ROWS = 200_000
@@ -77,7 +79,7 @@ def core_title(
     return None
 
 
-def no_text(budget: Budget, kind: str) -> Exception:
+def no_text(budget: Budget, kind: str) -> DocumentError:
     return budget.fail(f"{kind} holds no text", "--exclude it, or add text to it")
 
 

@@ -53,7 +53,9 @@ class Budget:
     chars: int = 0
 
     @classmethod
-    def for_file(cls, path: Path, size: int, max_bytes: int | None, max_seconds: float | None):
+    def for_file(
+        cls, path: Path, size: int, max_bytes: int | None, max_seconds: float | None
+    ) -> Budget:
         """Unpack up to `UNZIP_BYTES_PER_BYTE` per byte and `max_bytes`; text up to `max_bytes`."""
         unzipped = max(size * UNZIP_BYTES_PER_BYTE, UNZIP_MIN_BYTES)
         if max_bytes is not None:
