@@ -56,6 +56,19 @@ def test_docx_paragraphs_headings_lists_tables_footnotes_and_page_breaks(tmp_pat
     assert doc.page_starts == (0, doc.text.index("Rota"))
 
 
+def test_docx_break_after_text_starts_the_next_page_and_words_record_is_not_counted_twice(
+    tmp_path,
+):
+    body = (
+        '<w:p><w:r><w:t>Page one ends here.</w:t><w:br w:type="page"/></w:r></w:p>'
+        "<w:p><w:r><w:lastRenderedPageBreak/><w:t>Page two.</w:t></w:r></w:p>"
+        "<w:p><w:r><w:t>Still two,</w:t><w:lastRenderedPageBreak/><w:t> then three.</w:t>"
+        "</w:r></w:p><w:p><w:r><w:t>Three.</w:t></w:r></w:p>"
+    )
+    doc = _read(tmp_path, "breaks.docx", f.docx(body))
+    assert doc.page_starts == (0, doc.text.index("Page two."), doc.text.index("Three."))
+
+
 def test_docx_without_page_breaks_has_no_pages(tmp_path):
     doc = _read(tmp_path, "a.docx", f.docx(f.docx_paragraph("Only text")))
     assert doc.page_starts is None and doc.headings is None and doc.title is None

@@ -146,7 +146,7 @@ class _DocxReader:
 
     def _paragraph_text(self, p: ET.Element) -> tuple[str, int | None, bool]:
         """The text of a paragraph, its heading level, and whether it is a list item;
-        page breaks in it start a new page before the paragraph."""
+        page breaks in it start a page at it, or (after its text) at the next one."""
         pieces: list[str] = []
         level, bullet = None, False
         for element in _walk(p):
@@ -155,14 +155,14 @@ class _DocxReader:
                 pieces.append(element.text or "")
             elif tag == "tab":
                 pieces.append("\t")
+            elif tag in ("br", "cr") and attr(element, "type") == "page":
+                self.out.page_break(after_text=bool("".join(pieces).strip()))
             elif tag in ("br", "cr"):
-                if attr(element, "type") == "page":
-                    self.out.new_page()
-                else:
-                    pieces.append("\n")
-            elif tag in ("lastRenderedPageBreak", "pageBreakBefore"):
-                if tag == "lastRenderedPageBreak" or attr(element, "val") not in ("0", "false"):
-                    self.out.new_page()
+                pieces.append("\n")
+            elif tag == "lastRenderedPageBreak":
+                self.out.page_break(after_text=bool("".join(pieces).strip()), recorded=True)
+            elif tag == "pageBreakBefore" and attr(element, "val") not in ("0", "false"):
+                self.out.page_break(after_text=False)
             elif tag in ("footnoteReference", "endnoteReference"):
                 pieces.append(f"[{attr(element, 'id')}]")
             elif tag == "pStyle":

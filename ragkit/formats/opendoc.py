@@ -76,7 +76,7 @@ def inline_text(
         elif tag == "line-break":
             pieces.append("\n")
         elif tag == "soft-page-break" and out is not None:
-            out.new_page()
+            out.page_break(after_text=bool("".join(pieces).strip()))
         elif tag == "note":
             citation = next((el for el in child if local(el.tag) == "note-citation"), None)
             mark = inline_text(citation) if citation is not None else "*"

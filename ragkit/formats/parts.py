@@ -171,6 +171,7 @@ class TextBuilder:
         self._parts: list[str] = []
         self._length = 0
         self._pages_owed = 0  # pages begun whose first paragraph has not come yet
+        self._breaks_after = 0  # breaks met after the text of the paragraph being read
         self.page_starts: list[int] = []
         self.headings: list[tuple[int, int, str]] = []
 
@@ -178,10 +179,24 @@ class TextBuilder:
         """The next paragraph starts a new page (or slide, or sheet)."""
         self._pages_owed += 1
 
+    def page_break(self, *, after_text: bool, recorded: bool = False) -> None:
+        """A page break met while reading a paragraph: before its text, the paragraph
+        starts the page; after, the next one does. `recorded`: where the writing program
+        laid a page out (Word's `lastRenderedPageBreak`), which repeats a hard break
+        just before it."""
+        if recorded and (self._pages_owed or self._breaks_after):
+            return
+        if after_text:
+            self._breaks_after += 1
+        else:
+            self._pages_owed += 1
+
     def paragraph(self, text: str) -> int:
         """Append a paragraph (if not blank); returns the offset its stripped text starts at."""
         text = text.strip()
+        breaks, self._breaks_after = self._breaks_after, 0
         if not text:
+            self._pages_owed += breaks
             return self._length
         if self._parts:
             self._parts.append("\n\n")
@@ -190,6 +205,7 @@ class TextBuilder:
         self._parts.append(text)
         self._length += len(text)
         self.budget.add_text(len(text))
+        self._pages_owed += breaks
         return self._length - len(text)
 
     def heading(self, level: int, title: str, at: int | None = None) -> None:
