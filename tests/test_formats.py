@@ -159,6 +159,13 @@ def test_epub_chapters_in_spine_order_with_headings(tmp_path):
     assert doc.title == "The Tor"
 
 
+def test_epub_hrefs_are_percent_decoded_without_urllib():
+    from ragkit.formats.epub import unquote
+
+    assert unquote("My%20Book/ch%C3%A9.xhtml") == "My Book/ch\xe9.xhtml"
+    assert unquote("100%.xhtml") == "100%.xhtml"
+
+
 def test_eml_headers_plain_text_preferred_attachments_named(tmp_path):
     data = f.email_message(
         "Generator hut", "The fuse blew at 3am.", html="<p>HTML twin</p>", attachment="wiring.pdf"

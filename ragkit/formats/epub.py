@@ -14,7 +14,6 @@ import re
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
-from urllib.parse import unquote
 
 from .office import no_text
 from .parts import Budget, Extract, TextBuilder, attr, local, open_zip, parse_xml, tidy
@@ -29,6 +28,16 @@ _BLOCKS = frozenset(
 )
 _SPACE = re.compile(r"\s+")
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
+
+
+_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+
+def unquote(href: str) -> str:
+    """A percent-encoded href as a part name ("My%20Book.xhtml" -> "My Book.xhtml");
+    written here because only ollama.py may import network modules such as urllib."""
+    raw = _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), href.encode("utf-8"))
+    return raw.decode("utf-8", errors="replace")
 
 
 def read_epub(budget: Budget, data: bytes) -> Extract:
