@@ -137,6 +137,9 @@ def cli() -> None:
 )
 @click.option("--reembed", is_flag=True, help="Rebuild the index with --embed-model.")
 @click.option("--no-prune", is_flag=True, help="Keep entries of files that disappeared.")
+@click.option(
+    "--include-outputs", is_flag=True, help="Index the text of notebook (.ipynb) cell outputs."
+)
 @json_option
 def index(
     paths,
@@ -151,6 +154,7 @@ def index(
     max_file_size,
     reembed,
     no_prune,
+    include_outputs,
     as_json,
 ) -> None:
     """Index files and folders (again: only what changed is embedded)."""
@@ -169,6 +173,7 @@ def index(
             max_file_size=max_file_size,
             progress=not as_json,
             on_wait=lambda note: click.echo(note, err=True),
+            include_outputs=include_outputs,
         )
     if as_json:
         print_json(summary.to_dict())

@@ -126,6 +126,7 @@ class Index:
         max_file_size: int | str | None = "50MB",
         batch_size: int | None = None,
         concurrency: int = 3,
+        include_outputs: bool = False,
         progress: bool = True,
         on_progress: Callable[[Progress], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
@@ -139,7 +140,8 @@ class Index:
         `paths` that are gone. reembed: rebuild the whole index with `embed_model`.
         chunk_size/overlap: characters (default: as the index was built, else 1000/150).
         max_file_size: bytes or e.g. "300MB" (None: no limit). batch_size: texts per
-        request; concurrency: requests in flight. progress: a line that updates on a
+        request; concurrency: requests in flight. include_outputs: index the text of
+        notebooks' cell outputs too. progress: a line that updates on a
         terminal or in a notebook (False: none). on_progress: called with each `Progress`.
         on_wait: told why, when another process is indexing this database and the run
         waits for it.
@@ -162,6 +164,7 @@ class Index:
             max_file_size=None if max_file_size is None else parse_size(max_file_size),
             batch_size=batch_size,
             concurrency=concurrency,
+            include_outputs=include_outputs,
         )
         with ProgressLine(enabled=progress) as line:
 

@@ -27,7 +27,7 @@ from .discovery import absolute, discover_files
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
 from .ollama import OllamaClient
-from .readers import DEFAULT_MAX_READ_SECONDS, Document, read_bytes, read_document
+from .readers import DEFAULT_MAX_READ_SECONDS, Document, read_bytes, read_document, read_documents
 from .runlock import exclusive_run
 from .store import DocumentInfo, NewDocument, Store
 from .terminal import parse_size
@@ -93,6 +93,22 @@ class _Pending:
     vectors: np.ndarray | None  # (chunks, dim), allocated when the first vector arrives
     missing: int
     is_new: bool
+    group: _Mailbox | None = None  # set for the messages of an mbox
+
+
+@dataclass
+class _Mailbox:
+    """The messages of one mbox, written together once all are embedded, in one
+    transaction with the removal of messages it no longer holds."""
+
+    path: Path
+    size: int  # messages to write
+    stale: list[str]  # documents of this file to remove
+    done: list[_Pending] = field(default_factory=list)
+
+    def complete(self, pending: _Pending) -> bool:
+        self.done.append(pending)
+        return len(self.done) == self.size
 
 
 class Ingester:
@@ -110,6 +126,7 @@ class Ingester:
         max_read_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
         batch_size: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        include_outputs: bool = False,
     ) -> None:
         self.store = store
         self.client = client
@@ -121,6 +138,7 @@ class Ingester:
         self.max_read_seconds = max_read_seconds  # per file; a PDF stops between text runs
         self.batch_size = batch_size or client.batch_size
         self.concurrency = max(1, concurrency)
+        self.include_outputs = include_outputs  # text of notebook cell outputs
 
     def run(
         self,
@@ -165,6 +183,7 @@ class Ingester:
         if reembed:  # the whole index is rebuilt, not only what `paths` hold
             files += self._other_indexed_files(files)
         before = set(self.store.documents()) if reembed else set()
+        present = {str(f) for f in files}
         with self.store.transaction() if reembed else nullcontext():
             if reembed:  # all or nothing: a failure keeps the old index
                 self.store.clear()
@@ -173,7 +192,8 @@ class Ingester:
             run.index_files(files)
             if prune:
                 run.summary.removed = self._prune(roots, files, run, list(unreadable))
-        run.summary.removed += len(before - {str(f) for f in files})  # gone in a rebuild
+        gone = [p for p in before if p not in present and _file_of(p) not in present]
+        run.summary.removed += len(gone)  # gone in a rebuild
         if run.summary.new or run.summary.changed or run.summary.removed:
             VectorCache(self.store).refresh()  # so the first search maps it, not rebuilds it
         run.summary.seconds = time.perf_counter() - started
@@ -282,7 +302,8 @@ class Ingester:
     def _other_indexed_files(self, files: list[Path]) -> list[Path]:
         """Indexed files outside this run's paths that still exist (a rebuild keeps them)."""
         present = {str(f) for f in files}
-        return [Path(p) for p in self.store.documents() if p not in present and os.path.isfile(p)]
+        others = dict.fromkeys(_file_of(p) for p in self.store.documents())
+        return [Path(p) for p in others if p not in present and os.path.isfile(p)]
 
     def _prune(
         self, roots: list[Path], files: list[Path], run: _Run, unreadable: list[Path]
@@ -295,7 +316,8 @@ class Ingester:
             path
             for path in run.known
             if path not in present
-            and any(_is_under(Path(path), root) for root in roots)
+            and _file_of(path) not in present
+            and any(_is_under(Path(_file_of(path)), root) for root in roots)
             and not any(_is_under(Path(path), folder) for folder in unreadable)
         ]
         return self.store.delete_documents(gone) if gone else 0
@@ -319,6 +341,9 @@ class _Run:
         self.summary = IngestSummary()
         self.failed_paths: set[str] = set()
         self.known: dict[str, DocumentInfo] = ingester.store.documents()
+        self.stored: dict[str, list[str]] = {}  # file -> its documents (an mbox: one a message)
+        for stored in self.known:
+            self.stored.setdefault(_file_of(stored), []).append(stored)
         self.files_done = 0
         self.queue: deque[tuple[_Pending, int]] = deque()  # chunks not yet sent
         self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
@@ -393,10 +418,16 @@ class _Run:
         """Settle one file now (unchanged, empty, failed) or queue its chunks."""
         if not _is_utf8(str(path)):  # SQLite text is UTF-8: such a path cannot be stored
             return self._failed(path, "its name is not valid UTF-8; rename the file to index it")
+        if _file_of(str(path)) != str(path):  # "box.mbox#2" names message 2 of box.mbox
+            return self._failed(
+                path, "its name is how ragkit names a message of an mbox; rename it"
+            )
         try:
             stat = path.stat()
             data = read_bytes(path, self.ing.max_file_size)  # refuses FIFOs and big files
             digest = _file_hash(data)  # of the very bytes parsed below: no race with a writer
+            if path.suffix.lower() == ".mbox":
+                return self._take_mailbox(path, data, digest, stat)
             previous = self.known.get(str(path))
             if previous is not None and previous.hash == digest:
                 if previous.mtime != stat.st_mtime or previous.size != stat.st_size:
@@ -411,6 +442,7 @@ class _Run:
                 data=data,
                 max_bytes=self.ing.max_file_size,  # also bounds the text a PDF may yield
                 max_seconds=self.ing.max_read_seconds,
+                include_outputs=self.ing.include_outputs,
             )
         except DocumentError as exc:  # the reason and its fix: "PDF is encrypted. decrypt it..."
             return self._failed(path, f"{exc.reason}. {exc.hint}" if exc.hint else exc.reason)
@@ -422,6 +454,29 @@ class _Run:
         if not chunks:
             return self._store(pending)
         self.queue.extend((pending, i) for i in range(len(chunks)))
+
+    def _take_mailbox(self, path: Path, data: bytes, digest: str, stat: os.stat_result) -> None:
+        """Each message of an mbox is a document `path#N`; unchanged when every document
+        of the file has its hash. An empty mbox is recorded under its own path."""
+        stored = self.stored.get(str(path), [])
+        if stored and all(self.known[p].hash == digest for p in stored):
+            for p in stored:
+                if self.known[p].mtime != stat.st_mtime or self.known[p].size != stat.st_size:
+                    self.ing.store.update_document_stat(p, size=stat.st_size, mtime=stat.st_mtime)
+            self.summary.unchanged += 1
+            return self._settled(path)
+        messages = read_documents(
+            path, data=data, max_bytes=self.ing.max_file_size, max_seconds=self.ing.max_read_seconds
+        ) or [Document(path, "", "mbox", None, None)]
+        names = {str(message.path) for message in messages}
+        group = _Mailbox(path, len(messages), [p for p in stored if p not in names])
+        for message in messages:
+            chunks = self._chunk(message)
+            record = _record(message.path, message, digest, stat)
+            pending = _Pending(record, chunks, None, len(chunks), not stored, group)
+            if not chunks:
+                self._store(pending)
+            self.queue.extend((pending, i) for i in range(len(chunks)))
 
     def _chunk(self, document: Document) -> list[Chunk]:
         return chunk_text(
@@ -483,20 +538,32 @@ class _Run:
             self._report("")
 
     def _store(self, pending: _Pending) -> None:
+        group = pending.group
+        if group is not None and not group.complete(pending):
+            return  # other messages of the mbox are still being embedded
+        parts = group.done if group else [pending]
+        with self.ing.store.transaction() if group else nullcontext():
+            for part in parts:
+                self._write(part)
+            if group and group.stale:
+                self.ing.store.delete_documents(group.stale)
+        if pending.is_new:
+            self.summary.new += 1
+        else:
+            self.summary.changed += 1
+        chunks = sum(len(part.chunks) for part in parts)
+        self.summary.chunks_added += chunks
+        path = group.path if group else Path(pending.record.path)
+        self._outcome(path, "new" if pending.is_new else "changed", chunks, "")
+        self._settled(path)
+
+    def _write(self, pending: _Pending) -> None:
         vectors = pending.vectors
         if vectors is None:  # no chunks
             vectors = np.zeros((0, self.ing.store.dim or 0), np.float32)
         self.ing.store.replace_document(
             pending.record, pending.chunks, vectors, embed_model=self.ing.embed_model
         )
-        if pending.is_new:
-            self.summary.new += 1
-        else:
-            self.summary.changed += 1
-        self.summary.chunks_added += len(pending.chunks)
-        kind = "new" if pending.is_new else "changed"
-        self._outcome(Path(pending.record.path), kind, len(pending.chunks), "")
-        self._settled(Path(pending.record.path))
 
     def _failed(self, path: Path, reason: str) -> None:
         self.summary.failed.append((str(path), reason))
@@ -556,6 +623,12 @@ def _record(path: Path, document: Document, digest: str, stat: os.stat_result) -
         type=document.type,
         title=document.title,
     )
+
+
+def _file_of(path: str) -> str:
+    """The file a stored document comes from: "/m/box.mbox#3" -> "/m/box.mbox"."""
+    head, sep, number = path.rpartition("#")
+    return head if sep and number.isdigit() and head.lower().endswith(".mbox") else path
 
 
 def _file_hash(data: bytes) -> str:

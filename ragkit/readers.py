@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from ragkit import formats
 from ragkit.errors import DocumentError
 from ragkit.htmltext import Heading, html_document, html_to_text  # noqa: F401 (re-exported)
 from ragkit.markdown import headings as markdown_headings
@@ -58,6 +59,7 @@ _TYPE_BY_EXTENSION: dict[str, str] = {
     ".htm": "html",
     ".xhtml": "html",
     ".pdf": "pdf",
+    **formats.TYPE_BY_EXTENSION,  # office, e-book, mail, notebook: ragkit/formats/
 }
 
 DEFAULT_EXTENSIONS: frozenset[str] = frozenset(_TYPE_BY_EXTENSION)
@@ -97,6 +99,7 @@ def read_document(
     max_bytes: int | None = None,
     data: bytes | None = None,
     max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
+    include_outputs: bool = False,
 ) -> Document:
     """Read one file into a `Document`; raise `DocumentError` saying why not.
 
@@ -106,11 +109,15 @@ def read_document(
     again: a caller that hashed those bytes stores the hash of what was parsed.
     A PDF stops being extracted, with a `DocumentError`, once its text passes
     `max_bytes` or `PDF_CHARS_PER_BYTE` times its size, or after `max_seconds`.
+    Office files, e-books, mail and notebooks are read by `ragkit.formats` (an mbox
+    holds several messages: read it with `read_documents`).
     """
     path = Path(path).expanduser().resolve()
     kind = document_type(path)
     if data is None:
         data = read_bytes(path, max_bytes)
+    if kind in formats.KINDS:
+        return _one_document(path, kind, data, max_bytes, max_seconds, include_outputs)
     if not data:
         return Document(path, "", kind, None, None)
     if kind == "pdf":
@@ -129,6 +136,57 @@ def read_document(
     else:
         title = None
     return Document(path, text, kind, title, None, headings)
+
+
+def read_documents(
+    path: Path | str,
+    *,
+    max_bytes: int | None = None,
+    data: bytes | None = None,
+    max_seconds: float | None = DEFAULT_MAX_READ_SECONDS,
+    include_outputs: bool = False,
+) -> list[Document]:
+    """The documents a file holds: one, except an mbox, which gives one per message
+    with the path `file.mbox#N` (N from 1), and none when it is empty. Options as
+    `read_document`; `include_outputs` keeps the text of a notebook's cell outputs."""
+    path = Path(path).expanduser().resolve()
+    kind = document_type(path)
+    if kind not in formats.KINDS:
+        return [read_document(path, max_bytes=max_bytes, data=data, max_seconds=max_seconds)]
+    if data is None:
+        data = read_bytes(path, max_bytes)
+    extracts = formats.read_format(
+        kind,
+        path,
+        data,
+        max_bytes=max_bytes,
+        max_seconds=max_seconds,
+        html_text=_html_body,
+        include_outputs=include_outputs,
+    )
+    if kind == "mbox":
+        paths = [Path(f"{path}#{number}") for number in range(1, len(extracts) + 1)]
+        return [_from_extract(p, "email", e) for p, e in zip(paths, extracts, strict=True)]
+    return [_from_extract(path, kind, extract) for extract in extracts]
+
+
+def _one_document(
+    path: Path,
+    kind: str,
+    data: bytes,
+    max_bytes: int | None,
+    max_seconds: float | None,
+    include_outputs: bool,
+) -> Document:
+    if kind == "mbox":
+        raise DocumentError(path, "an mbox holds many messages", hint="Use read_documents")
+    options = {"max_seconds": max_seconds, "include_outputs": include_outputs}
+    return read_documents(path, max_bytes=max_bytes, data=data, **options)[0]
+
+
+def _from_extract(path: Path, kind: str, extract: formats.Extract) -> Document:
+    title, pages, headings = extract.title, extract.page_starts, extract.headings
+    return Document(path, extract.text, kind, title, pages, headings)
 
 
 def read_bytes(path: Path, max_bytes: int | None) -> bytes:
@@ -254,6 +312,14 @@ def _is_rst_title(line: str, title: str, under: str, over: bool) -> bool:
 
 
 # ---------------------------------------------------------------- HTML
+
+
+def _html_body(html: str) -> str:
+    """The visible text of a mail's HTML body ("" where html.parser gives up on it)."""
+    try:
+        return html_to_text(html)[0]
+    except Exception:  # html.parser raises AssertionError on e.g. `<![<!`
+        return ""
 
 
 def _html_document(path: Path, html: str) -> tuple[str, str | None, tuple[Heading, ...] | None]:

@@ -65,6 +65,7 @@ def client(fake_ollama: FakeOllama) -> Iterator[OllamaClient]:
     opened.close()
 
 
+SAMPLE_DOCUMENTS = 21  # files of sample_corpus/ indexed by `corpus_db`
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "sample_corpus"
 
 
@@ -75,7 +76,7 @@ def corpus_db(tmp_path_factory: pytest.TempPathFactory, fake_ollama_session: Fak
     db = tmp_path_factory.mktemp("corpus") / "index.db"
     with Index(db, host=fake_ollama_session.url) as index:
         summary = index.add(SAMPLE_CORPUS, exclude=["questions.jsonl"])
-    assert summary.new == 17 and not summary.failed
+    assert summary.new == SAMPLE_DOCUMENTS and not summary.failed
     return db
 
 

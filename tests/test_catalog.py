@@ -14,6 +14,7 @@ from ragkit.cli_catalog import show_watch_event
 from ragkit.errors import ConfigError
 from ragkit.index import Index
 from ragkit.watch import WatchEvent
+from tests.conftest import SAMPLE_DOCUMENTS
 from tests.index_checks import check_index, snapshot
 
 
@@ -55,7 +56,7 @@ def test_documents_of_the_sample_corpus_count_pdf_pages(corpus_db):
     with Index(corpus_db) as index:
         documents = index.documents()
         pdfs = index.documents("*.pdf")
-    assert len(documents) == 17 and all(doc.state == "indexed" for doc in documents)
+    assert len(documents) == SAMPLE_DOCUMENTS and all(doc.state == "indexed" for doc in documents)
     assert len(pdfs) == 2 and all(doc.pages and doc.pages >= 2 for doc in pdfs)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.conftest import SAMPLE_DOCUMENTS
 from tests.fake_ollama import FakeOllama
 from tests.index_checks import ragkit_command, ragkit_env
 
@@ -70,13 +71,13 @@ def test_tools_and_resources_over_the_sample_corpus(
         assert answer["answer"] and answer["cited"] and answer["sources"][0]["cite"]
 
         status = data(await session.call_tool("status", {}))
-        assert status["documents"] == 17 and status["updated_at"]
+        assert status["documents"] == SAMPLE_DOCUMENTS and status["updated_at"]
 
         pdfs = data(await session.call_tool("list_documents", {"glob": "*.pdf"}))["documents"]
         assert pdfs and all(doc["path"].endswith(".pdf") for doc in pdfs)
 
         resources = (await session.list_resources()).resources
-        assert len(resources) == 17
+        assert len(resources) == SAMPLE_DOCUMENTS
         pdf = next(doc for doc in pdfs if doc["chunks"] > 3)
         text = (await session.read_resource(pdf["uri"])).contents[0].text
         assert text.startswith("[page 1]\n") and "\n[page 2]\n" in text
@@ -105,7 +106,8 @@ def test_ollama_down_is_a_tool_error_and_the_server_goes_on(
         assert "cannot reach Ollama" in error(
             await session.call_tool("ask", {"question": QUESTION})
         )
-        assert data(await session.call_tool("status", {}))["documents"] == 17  # still serving
+        status = data(await session.call_tool("status", {}))
+        assert status["documents"] == SAMPLE_DOCUMENTS  # still serving
 
     run_session(["--db", str(corpus_db)], f"127.0.0.1:{_closed_port()}", tmp_path, script)
 

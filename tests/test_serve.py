@@ -15,6 +15,7 @@ import requests
 from click.testing import CliRunner
 
 from ragkit.cli import cli
+from tests.conftest import SAMPLE_DOCUMENTS
 from tests.fake_ollama import FakeOllama
 from tests.index_checks import ragkit_command, ragkit_env
 
@@ -75,11 +76,11 @@ def test_every_route_answers_json(served: Served, fake: FakeOllama) -> None:
     assert all(hit["path"].endswith(".pdf") for hit in keyword.json()["hits"])
 
     status = served.get("/api/status").json()
-    assert (status["documents"], status["embed_model"]) == (17, "nomic-embed-text")
+    assert (status["documents"], status["embed_model"]) == (SAMPLE_DOCUMENTS, "nomic-embed-text")
     assert status["updated_at"]
 
     documents = served.get("/api/documents").json()
-    assert len(documents) == 17
+    assert len(documents) == SAMPLE_DOCUMENTS
     pdfs = served.get("/api/documents", params={"glob": "*.pdf"}).json()
     assert pdfs and all(doc["path"].endswith(".pdf") for doc in pdfs)
 
@@ -153,7 +154,7 @@ def test_with_a_token_every_request_must_carry_it(
             response = server.get("/api/status", headers=headers)
             assert response.status_code == 401 and "token" in response.json()["error"]
         ok = server.get("/api/status", headers={"Authorization": "Bearer s3cret"})
-        assert ok.status_code == 200 and ok.json()["documents"] == 17
+        assert ok.status_code == 200 and ok.json()["documents"] == SAMPLE_DOCUMENTS
     finally:
         server.stop()
 
@@ -222,6 +223,6 @@ def test_concurrent_searches_while_another_process_indexes(
         assert all(status == 200 and len(body["hits"]) == 5 for status, body in results)
         after = server.get("/api/search", params={"q": "zebrafinch", "mode": "keyword"}).json()
         assert after["hits"] and "zebrafinch" in after["hits"][0]["text"]
-        assert server.get("/api/status").json()["documents"] == 17 + 20
+        assert server.get("/api/status").json()["documents"] == SAMPLE_DOCUMENTS + 20
     finally:
         server.stop()
