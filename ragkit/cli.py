@@ -549,7 +549,14 @@ def local_server(port, parallel, num_ctx, threads, quiet) -> None:
         sys.stdout.flush()
 
     quiet_log = (lambda line: None) if quiet else None
-    run(port, on_ready=ready, log=quiet_log, parallel=parallel, num_ctx=num_ctx, threads=threads)
+    served = run(
+        port, on_ready=ready, log=quiet_log, parallel=parallel, num_ctx=num_ctx, threads=threads
+    )
+    click.echo(
+        f"ragkit local-server: stopped; {served.requests} requests, "
+        f"models busy {served.busy_seconds:.2f}s",
+        err=True,
+    )
     # Stopped: leave without running llama.cpp's destructors, which crash while a
     # request thread is still inside the model.
     sys.stdout.flush()

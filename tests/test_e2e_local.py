@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from ragkit.answer import answer
 from ragkit.localserver import missing_parts
@@ -151,3 +152,42 @@ def check_answer(data: dict, store: Store) -> None:
         assert source["text"] == row.text or (source["trimmed"] and source["text"] in row.text)
     assert all(1 <= n <= len(sources) for n in data["cited"])
     assert all(n > len(sources) or n < 1 for n in data["invented"])
+
+
+def test_ollama_routes_error_bodies_and_status_codes(local_server):
+    url, _ = local_server
+    post = [
+        ("/api/embed", {"model": "nomic-embed-text", "input": "x"}, 404,
+         'model "nomic-embed-text" not found, try pulling it first'),
+        ("/api/chat", {"model": EMBED, "messages": [{"role": "user", "content": "hi"}]}, 400,
+         '"all-minilm" does not support chat'),
+        ("/api/embed", {"model": CHAT, "input": "x"}, 400, '"smollm2:135m" does not support embeddings'),
+        ("/api/embed", {"model": EMBED, "input": ["a" * 9000], "truncate": False}, 400,
+         "input length exceeds the context length"),
+        ("/api/show", {}, 400, "model is required"),
+    ]  # fmt: skip
+    for path, body, status, message in post:
+        reply = requests.post(url + path, json=body, timeout=60)
+        assert (reply.status_code, reply.json()) == (status, {"error": message}), path
+    reply = requests.post(url + "/api/chat", data=b"{", timeout=10)
+    assert reply.status_code == 400 and reply.json()["error"].startswith("invalid JSON")
+    reply = requests.get(url + "/api/nope", timeout=10)
+    assert (reply.status_code, reply.text) == (404, "404 page not found")
+    long_text = " ".join(f"word{i}" for i in range(3000))  # far over 512 tokens: cut to fit
+    vectors = requests.post(url + "/api/embed", json={"model": EMBED, "input": [long_text, "x"]},
+                            timeout=120).json()["embeddings"]  # fmt: skip
+    assert len(vectors) == 2 and all(abs(sum(v * v for v in row) - 1) < 1e-3 for row in vectors)
+    legacy = requests.post(
+        url + "/api/embeddings", json={"model": EMBED, "prompt": "x"}, timeout=60
+    )
+    assert len(legacy.json()["embedding"]) == 384
+
+
+def test_doctor_and_pull_speak_to_the_local_server(local_server, indexed):
+    url, _ = local_server
+    run = ragkit(url, "doctor", "--json", "--db", str(indexed), "--embed-model", EMBED,
+                 "--model", CHAT)  # fmt: skip
+    assert run.returncode == 0 and all(check["ok"] for check in json.loads(run.stdout)), run.stdout
+    assert ragkit(url, "pull", EMBED).returncode == 0
+    missing = ragkit(url, "pull", "llama3.2")
+    assert missing.returncode == 1 and "is not in the Ollama library" in missing.stderr

@@ -79,7 +79,8 @@ class Engine:
         # Half the CPUs: llama.cpp's threads wait for each other, so on a busy machine
         # more threads than free cores is slower than fewer.
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
-        self._waiting = 0
+        self._waiting = self._active = self.requests = 0
+        self._busy_since, self._busy = 0.0, 0.0
         self._lock = threading.Lock()
         self.models = {name: self._load(spec) for name, spec in models.items()}
 
@@ -114,6 +115,27 @@ class Engine:
         if kind and loaded.spec.kind != kind:
             raise ApiError(400, f'"{name}" does not support {what}')
         return loaded
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds during which at least one request was inside a model."""
+        with self._lock:
+            ongoing = time.monotonic() - self._busy_since if self._active else 0.0
+            return self._busy + ongoing
+
+    def _started(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+            self._active += 1
+            self.requests += 1
+            if self._active == 1:
+                self._busy_since = time.monotonic()
+
+    def _ended(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self._busy += time.monotonic() - self._busy_since
 
     def _slot(self, loaded: _Loaded) -> _Slot:
         with self._lock:
@@ -215,13 +237,11 @@ class _Slot:
         self.engine, self.slots = engine, slots
 
     def __enter__(self) -> None:
-        try:
-            self.slots.acquire()
-        finally:
-            with self.engine._lock:
-                self.engine._waiting -= 1
+        self.slots.acquire()
+        self.engine._started()
 
     def __exit__(self, *exc: object) -> None:
+        self.engine._ended()
         self.slots.release()
 
 

@@ -24,6 +24,14 @@ class Ready:
     load_seconds: dict[str, float]  # model name -> seconds its load took
 
 
+@dataclass(frozen=True)
+class Served:
+    """What `run` returns once stopped."""
+
+    requests: int  # that reached a model
+    busy_seconds: float  # while at least one of them was inside a model
+
+
 def parallel_from_env() -> int:
     """`OLLAMA_NUM_PARALLEL`, as Ollama reads it, else DEFAULT_PARALLEL."""
     raw = os.environ.get("OLLAMA_NUM_PARALLEL", "").strip()
@@ -46,8 +54,8 @@ def run(
     parallel: int | None = None,
     num_ctx: int = DEFAULT_NUM_CTX,
     threads: int | None = None,
-) -> None:
-    """Serve on 127.0.0.1:`port` (0: a free port) until SIGTERM or Ctrl-C, then return."""
+) -> Served:
+    """Serve on 127.0.0.1:`port` (0: a free port) until SIGTERM or Ctrl-C."""
     slots = parallel or parallel_from_env()
     engine = Engine(
         served_models(),
@@ -74,3 +82,4 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         httpd.server_close()
+    return Served(engine.requests, engine.busy_seconds)
