@@ -68,6 +68,7 @@ class OllamaApi(BaseHTTPRequestHandler):
         try:
             if route is None:
                 self._status = 404
+                self.close_connection = body is not None  # its body was not read
                 self._send(404, b"404 page not found", "text/plain")
             else:
                 body = self._body() if body is not None else None
