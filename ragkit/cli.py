@@ -680,6 +680,69 @@ def pull(model, host, timeout) -> None:
     click.echo(f"pulled {model}{size} in {time.monotonic() - started:.1f}s")
 
 
+@cli.command("local-server")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=11435,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: a free one).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    help="Requests each model works on at once [env OLLAMA_NUM_PARALLEL; default 1].",
+)
+@click.option(
+    "--num-ctx",
+    type=click.IntRange(512, 32768),
+    default=DEFAULT_NUM_CTX,
+    show_default=True,
+    help="Context tokens of each chat slot.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    help="CPU threads per model [default: half the CPUs; more help only on an idle machine].",
+)
+@click.option("--quiet", is_flag=True, help="Do not log each request on stderr.")
+def local_server(port, parallel, num_ctx, threads, quiet) -> None:
+    """Serve small real models (all-minilm, smollm2:135m) through Ollama's API.
+
+    A fallback for trying ragkit, and for tests, on a machine without Ollama (needs
+    the extra ragkit[local]). Stop it with Ctrl-C or SIGTERM.
+    """
+    from .localserver import require_installed
+
+    require_installed()
+    from .localserver.models import CHAT_MODEL, EMBED_MODEL
+    from .localserver.server import run
+
+    def ready(server) -> None:
+        loads = ", ".join(f"{name} in {s:.1f}s" for name, s in server.load_seconds.items())
+        click.echo(f"ragkit local-server: listening on {server.url} (loaded {loads})")
+        click.echo(
+            f"export OLLAMA_HOST={server.url} RAGKIT_EMBED_MODEL={EMBED_MODEL} "
+            f"RAGKIT_CHAT_MODEL={CHAT_MODEL}"
+        )
+        sys.stdout.flush()
+
+    quiet_log = (lambda line: None) if quiet else None
+    served = run(
+        port, on_ready=ready, log=quiet_log, parallel=parallel, num_ctx=num_ctx, threads=threads
+    )
+    click.echo(
+        f"ragkit local-server: stopped; {served.requests} requests, "
+        f"models busy {served.busy_seconds:.2f}s",
+        err=True,
+    )
+    # Stopped: leave without running llama.cpp's destructors, which crash while a
+    # request thread is still inside the model.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _finite(value: float | None, what: str = "a number of seconds") -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not {what}")
