@@ -214,14 +214,19 @@ class Watcher:
         return {p: s for p, s in files.items() if s is not None}, [*unlisted, *unreadable]
 
     def _settled(self, wanted: dict[str, Stat], now: float) -> list[str]:
-        """The wanted paths that have looked the same for `settle` seconds."""
+        """The wanted paths that have looked the same for `settle` seconds. Removals wait
+        while any other path is still settling, so both halves of a move land in one
+        batch (and the moved file keeps its vectors) however the notifications arrive."""
         seen: dict[str, tuple[Stat, float]] = {}
         for path, stat in wanted.items():
             before = self._seen.get(path)
             same = before is not None and before[0] == stat and path not in self._touched
             seen[path] = (stat, before[1] if same else now)
         self._seen, self._touched = seen, set()
-        return [path for path, (_, since) in seen.items() if now - since >= self.settle]
+        ready = [path for path, (_, since) in seen.items() if now - since >= self.settle]
+        if len(ready) < len(seen):  # a removal may be half of a move still settling:
+            ready = [path for path in ready if seen[path][0] is not None]  # it waits for it
+        return ready
 
     def _timeout(self, *, bounded: bool) -> float | None:
         """How long to wait before looking again."""

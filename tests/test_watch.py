@@ -144,6 +144,22 @@ def test_an_idle_polling_watcher_reads_nothing_and_asks_nothing(tmp_path, fake):
         assert fake.embedded_texts == 21  # the 20 once, then the one that changed
 
 
+def test_a_removal_waits_for_a_new_file_still_settling_so_a_move_is_one_batch(tmp_path, fake):
+    """A move seen as two notifications read apart: the new path's clock restarts at
+    the second one, so the old path settles first. Applied alone it would be a removal,
+    and the new path a new file embedded again."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    old, new = str(root / "old.md"), str(root / "new.md")
+    with Store(tmp_path / "index.db") as store:
+        watcher = Watcher(Ingester(store, OllamaClient(fake.url)), [root], notify=False, settle=1)
+        wanted = {old: None, new: (10, 1.0)}
+        assert watcher._settled(wanted, now=100.0) == []
+        watcher._touched = {new}  # the second half of the move is read now
+        assert watcher._settled(wanted, now=101.5) == []  # old.md settled, but waits
+        assert sorted(watcher._settled(wanted, now=102.6)) == [new, old]  # one batch
+
+
 def test_index_watch_follows_a_folder_until_told_to_stop(tmp_path, fake):
     root = tmp_path / "notes"
     root.mkdir()
