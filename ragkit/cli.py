@@ -220,35 +220,27 @@ def same_options_as(other: click.Command) -> Callable:
 def watch(interval, poll, settle, quiet, **options) -> None:
     """Index files and folders, then keep the index in step as they change (Ctrl-C stops)."""
     from .cli_catalog import show_watch_event
-    from .discovery import check_paths
-    from .ingest import Ingester
-    from .ollama import OllamaClient
-    from .store import Store
-    from .watch import Watcher
+    from .index import Index
 
-    check_paths(options["paths"])  # before the Store creates a database for a mistyped folder
     as_json = options["as_json"]
-    with Store(config.db_path(options["db"])) as store:
-        ingester = Ingester(
-            store,
-            OllamaClient(options["host"], timeout=options["timeout"]),
-            embed_model=options["embed_model"],
-            chunk_size=options["chunk_size"],
-            overlap=options["overlap"],
-            max_file_size=options["max_file_size"],
-        )
-        Watcher(
-            ingester,
+    with Index(options["db"], host=options["host"], timeout=options["timeout"]) as index:
+        index.watch(
             options["paths"],
             include=options["include"] or None,
             exclude=options["exclude"] or None,
             prune=not options["no_prune"],
+            reembed=options["reembed"],
+            embed_model=options["embed_model"],
+            chunk_size=options["chunk_size"],
+            overlap=options["overlap"],
+            max_file_size=options["max_file_size"],
+            include_outputs=options["include_outputs"],
             interval=interval,
             settle=settle,
             notify=not poll,
             on_event=lambda event: show_watch_event(event, as_json=as_json, quiet=quiet),
             on_wait=lambda note: click.echo(note, err=True),
-        ).run(reembed=options["reembed"])
+        )
 
 
 @cli.command(name="ls")

@@ -262,13 +262,15 @@ class Index:
         interval: float | None = None,
         settle: float | None = None,
         notify: bool = True,
+        on_wait: Callable[[str], None] | None = None,
         **add_options: Any,
     ) -> None:
         """Index `paths`, then keep the index in step with them until `stop()` is true or
         Ctrl-C. Takes the options of `add` (include, exclude, prune, reembed, chunk_size,
         ...); notify=False polls every `interval` seconds; a file is indexed once it has
         stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`
-        (default: its line printed, file names escaped).
+        (default: its line printed, file names escaped); `on_wait` is told when another
+        process holds the index and the watcher waits for it.
 
             >>> index.watch("~/notes", exclude=["drafts"])
         """
@@ -304,6 +306,7 @@ class Index:
             settle=DEFAULT_SETTLE if settle is None else settle,
             notify=notify,
             on_event=on_event,
+            on_wait=on_wait,
             **scope,
         )
         watcher.run(reembed=reembed, stop=stop)
