@@ -420,7 +420,7 @@ class Retriever:
         rows = self._selection(ids, path)
         if codes is not None:
             chosen = self._candidates(query, codes, rows, k)
-            scores = matrix[chosen] @ query  # reads only these rows of the map
+            scores = codes.rows(matrix, chosen) @ query  # reads only these rows
             best = top_k(scores, k)
             return list(zip(ids[chosen[best]].tolist(), scores[best].tolist(), strict=True))
         scores = matrix @ query

@@ -3,6 +3,8 @@ and its codes in the sidecar (checked, rebuilt, patched, never of another genera
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -89,6 +91,7 @@ def planted(store: Store, seed: int) -> tuple[np.ndarray, np.ndarray]:
     raw[near] = base + 0.05 * rng.normal(size=(10, DIM)).astype(np.float32)
     for part, rows in enumerate(np.array_split(raw, 3)):
         add_document(store, f"{part}.txt", rows)
+    VectorCache(store).refresh()  # so that searches map the sidecar and pread rows from it
     return unit(raw), base
 
 
@@ -98,6 +101,7 @@ def test_compressed_results_are_the_exact_ones_when_the_top_k_are_candidates(sto
     compressed = Retriever(store=store, exact=False, rescore=3)
     truth, scores = exact_ranking(matrix, q, 10)
     _, _, codes = compressed.vectors.load_codes()
+    assert codes.matrix_file is not None
     candidates = compressed._candidates(unit(q), codes, None, 10)
     assert len(candidates) == 30 and set(truth) <= set(candidates.tolist())  # a real cut
     hits = compressed.search_vector(q, k=10)
@@ -107,6 +111,17 @@ def test_compressed_results_are_the_exact_ones_when_the_top_k_are_candidates(sto
     assert [h.chunk_id for h in exact] == [h.chunk_id for h in hits]
     # the same float32 dot products, summed by BLAS in another order: equal to ~1 ulp
     np.testing.assert_allclose([h.score for h in exact], [h.score for h in hits], rtol=3e-7)
+
+
+def test_rows_are_read_from_the_sidecar_file_or_else_from_the_map(store):
+    matrix, _ = planted(store, 0)
+    cache = VectorCache(store)
+    _, mapped, codes = cache.load_codes()
+    rows = np.array([599, 3, 250])
+    np.testing.assert_allclose(codes.rows(mapped, rows), matrix[rows], rtol=1e-6)
+    os.unlink(codes.matrix_file[0])  # a newer writer removed it: the map still reads
+    np.testing.assert_array_equal(codes.rows(mapped, rows), mapped[rows])
+    assert codes.rows(mapped, np.array([], np.int64)).shape == (0, DIM)
 
 
 def test_compressed_scores_are_exact_cosines_even_for_a_poor_candidate_set(store):
