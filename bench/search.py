@@ -50,11 +50,10 @@ from _common import (
 )
 from vectorsets import Mixture, real_minilm, real_minilm_path
 
-from ragkit import retriever as retriever_module
 from ragkit.chunking import Chunk
 from ragkit.retriever import RESCORE, Retriever
 from ragkit.store import NewDocument, Store
-from ragkit.vectors import VectorCache, sidecar_bytes
+from ragkit.vectors import VectorCache, sidecar_bytes, uses_codes
 
 DIM = 768
 K = 10
@@ -224,7 +223,7 @@ def bench_latency(table: Table, name: str, n: int, db: Path, queries) -> None:
 
 def bench_cold(table: Table, name: str, n: int, db: Path, url: str) -> None:
     """Cold `ragkit search` processes on the default path (sidecar already built)."""
-    path = "compressed" if retriever_module.uses_codes(n) else "exact"
+    path = "compressed" if uses_codes(n) else "exact"
     cmd = [str(RAGKIT), "search", "dome rotation at night", "--mode", "vector", "-k", str(K)]
     cmd += ["--db", str(db), "--host", url, "--json"]
     runs = [run_measured(cmd) for _ in range(COLD_RUNS)]

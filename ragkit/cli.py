@@ -195,8 +195,8 @@ def index(
 @json_option
 def status(db, as_json) -> None:
     """Show what the index holds: documents, chunks, model, size."""
-    from .retriever import vector_footprint
     from .store import Store
+    from .vectors import vector_footprint
 
     with Store(config.db_path(db), create=False) as store:
         stats = store.stats()

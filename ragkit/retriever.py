@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from . import config
-from .codes import binary_codes, code_words, hamming, nearest_codes
+from .codes import binary_codes, hamming, nearest_codes
 from .config import MAX_K
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
-from .vectors import Codes, VectorCache, sidecar_bytes
+from .vectors import Codes, VectorCache, uses_codes
 from .words import content_terms, meaningful_words
 
 MODES = ("hybrid", "vector", "keyword")
@@ -42,11 +42,7 @@ MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
 POOL_FACTOR = 4  # ...and at least this many times k
 SNIPPET_CHARS = 200
 MAX_CACHED_GLOBS = 16  # path masks kept per retriever
-# Measured by bench/search.py (2 cores): at 100k x 768 the compressed path takes
-# 0.3-0.5x the time of the exact scan with recall@10 >= 0.99 at RESCORE 20 on
-# clustered vectors and on real MiniLM embeddings; below it the saving is a few ms.
-COMPRESSED_MIN_ROWS = 100_000
-RESCORE = 20  # candidates rescored exactly, per result asked
+RESCORE = 20  # candidates rescored exactly, per result asked (bench/search.py)
 NO_MEANINGFUL_WORDS = (
     "the query has only common words (like 'the', 'and', 'of'), which match nothing "
     "in particular. Add a word that is specific to what you are looking for"
@@ -472,26 +468,6 @@ class Retriever:
             if row is not None:  # None: deleted by another process since the vectors loaded
                 hits.append(_hit(row, score, by_vector.get(cid), by_keyword.get(cid)))
         return hits
-
-
-def uses_codes(chunks: int, exact: bool | None = None) -> bool:
-    """Whether a search over `chunks` chunks takes the compressed path (see `Retriever`)."""
-    return exact is False or (exact is None and chunks >= COMPRESSED_MIN_ROWS)
-
-
-def vector_footprint(stats: dict[str, Any], exact: bool | None = None) -> dict[str, Any]:
-    """Which vector search path an index takes, and its bytes per chunk resident in a
-    searching process (ids, and codes or the float32 rows) and on disk (database and
-    sidecar), from `Store.stats()`: for `ragkit status`."""
-    chunks, dim = stats["chunks"], stats.get("dim") or 0
-    compressed = uses_codes(chunks, exact)
-    resident = 8 + (code_words(dim) * 8 if compressed else 4 * dim)
-    disk = stats["size_bytes"] + sidecar_bytes(stats["path"])
-    return {
-        "vector_search": "compressed" if compressed else "exact",
-        "resident_bytes_per_chunk": resident if chunks else 0,
-        "disk_bytes_per_chunk": round(disk / chunks) if chunks else 0,
-    }
 
 
 def _hit(row: ChunkRow, score: float, vector: tuple | None, keyword: tuple | None) -> Hit:

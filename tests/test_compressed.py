@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ragkit import retriever as retriever_module
+from ragkit import vectors as vectors_module
 from ragkit.cli import cli
 from ragkit.codes import binary_codes, code_words, hamming, nearest_codes, row_mean
 from ragkit.errors import ConfigError
-from ragkit.retriever import Retriever, vector_footprint
+from ragkit.retriever import Retriever
 from ragkit.store import Store
-from ragkit.vectors import VectorCache, sidecar_dir
+from ragkit.vectors import VectorCache, sidecar_dir, vector_footprint
 from tests.test_vectors import add_document
 
 DIM = 40  # not a multiple of 64: the padding bits are exercised
@@ -147,7 +147,7 @@ def test_compressed_path_filter_takes_candidates_only_among_matching_files(store
 
 def test_exact_true_is_the_full_scan_and_never_touches_codes(store, monkeypatch):
     matrix = filled(store)
-    monkeypatch.setattr(retriever_module, "COMPRESSED_MIN_ROWS", 1)
+    monkeypatch.setattr(vectors_module, "COMPRESSED_MIN_ROWS", 1)
     exact = Retriever(store=store, exact=True)
     calls = []
     monkeypatch.setattr(exact.vectors, "load_codes", lambda: calls.append(1))
@@ -162,13 +162,13 @@ def test_exact_true_is_the_full_scan_and_never_touches_codes(store, monkeypatch)
 def test_the_default_switches_to_codes_from_the_threshold_on(store, monkeypatch):
     filled(store)
     default = Retriever(store=store)
-    assert default.exact is None and not retriever_module.uses_codes(600)
+    assert default.exact is None and not vectors_module.uses_codes(600)
     calls = []
     load_codes = default.vectors.load_codes
     monkeypatch.setattr(default.vectors, "load_codes", lambda: calls.append(1) or load_codes())
     default.search_vector(np.ones(DIM), k=3)
     assert calls == []
-    monkeypatch.setattr(retriever_module, "COMPRESSED_MIN_ROWS", 600)
+    monkeypatch.setattr(vectors_module, "COMPRESSED_MIN_ROWS", 600)
     default.search_vector(np.ones(DIM), k=3)
     assert calls == [1]
 
