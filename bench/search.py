@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep the built indexes in DIR for reuse")
     parser.add_argument("--no-real", action="store_true", help="skip the real MiniLM vectors")
     args = parser.parse_args(argv)
-    sizes = [parse_size(s) for s in ("10k,100k" if args.quick else args.sizes).split(",")]
+    chosen = "10k,100k" if args.quick else args.sizes  # "" measures only the real vectors
+    sizes = [parse_size(s) for s in chosen.split(",") if s.strip()]
 
     table = Table(f"Retriever, {DIM}-d vectors, top-{K} ({machine_note()})")
     mix = Mixture(DIM)
