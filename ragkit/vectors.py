@@ -125,7 +125,7 @@ class Codes:
         map: touching one row of a map maps the page-cache folio around it, up to
         megabytes, into this process, and 200 scattered rows cost most of the matrix
         in resident memory (measured: 213 MB for 200 rows of a 293 MB matrix)."""
-        if self.matrix_file is None or not len(rows):
+        if self.matrix_file is None or not len(rows) or not hasattr(os, "pread"):
             return matrix[rows]
         path, offset = self.matrix_file
         width = matrix.shape[1] * 4
