@@ -68,7 +68,7 @@ RSS_FACTOR, RSS_SLACK = 1.5, 150 * 2**20  # on the exact path
 TARGET_RSS_SHARE = 0.3  # of the float32 matrix, on the compressed path, at 1M
 COMPRESSED_SIZES = (1_000_000,)
 COLD_RUNS = 3
-OTHER_RESCORES = (5, 10, 40)
+OTHER_RESCORES = (5, 10, 20)
 
 _WORDS = """dome telescope mirror shutter azimuth altitude motor encoder sensor camera
 filter focus star galaxy nebula cluster planet moon comet exposure frame calibration

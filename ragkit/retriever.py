@@ -8,7 +8,7 @@ Vector search is one matrix-vector product over the cached, normalized
 embedding matrix (`vectors.VectorCache`) and an `np.argpartition`. From
 COMPRESSED_MIN_ROWS chunks on it is compressed instead: the binary sign codes of
 the rows (`codes.py`, 1/32 of the bytes) are scanned by Hamming distance, and the
-RESCORE × k nearest are rescored exactly against the memory-mapped float32 rows,
+RESCORE × k nearest are rescored exactly against their float32 rows in the sidecar,
 so the scores returned are exact cosines; `exact=True` forces the full scan. Keyword
 search is the store's FTS5 BM25; `hybrid` (the default) merges the two
 rankings by reciprocal rank fusion. `top_k` and `reciprocal_rank_fusion` are
@@ -42,7 +42,7 @@ MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
 POOL_FACTOR = 4  # ...and at least this many times k
 SNIPPET_CHARS = 200
 MAX_CACHED_GLOBS = 16  # path masks kept per retriever
-RESCORE = 20  # candidates rescored exactly, per result asked (bench/search.py)
+RESCORE = 40  # candidates rescored exactly, per result asked (bench/search.py)
 NO_MEANINGFUL_WORDS = (
     "the query has only common words (like 'the', 'and', 'of'), which match nothing "
     "in particular. Add a word that is specific to what you are looking for"
