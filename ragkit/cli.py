@@ -288,9 +288,12 @@ def forget(paths, db, as_json) -> None:
 def status(db, as_json) -> None:
     """Show what the index holds: documents, chunks, model, size."""
     from .store import Store
+    from .vectors import vector_footprint
 
     with Store(config.db_path(db), create=False) as store:
         stats = store.stats()
+    vectors = vector_footprint(stats)
+    stats.update(vectors)
     if as_json:
         print_json(stats)
         return
@@ -303,6 +306,12 @@ def status(db, as_json) -> None:
         (
             "chunking",
             f"{stats.get('chunk_size') or '-'} chars, {stats.get('chunk_overlap') or 0} overlap",
+        ),
+        (
+            "vectors",
+            f"{vectors['vector_search']} search, per chunk "
+            f"{human_bytes(vectors['resident_bytes_per_chunk'])} resident, "
+            f"{human_bytes(vectors['disk_bytes_per_chunk'])} on disk",
         ),
     ]
     for name, value in rows:
@@ -333,12 +342,17 @@ def status(db, as_json) -> None:
     callback=lambda ctx, param, value: _glob(value),
     help="Only files matching, e.g. '*.md'.",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Score every chunk in full precision, even where compressed codes are used.",
+)
 @json_option
 @db_option
 @host_option
 @timeout_option
 @embed_model_option
-def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -> None:
+def search(query, k, mode, path_glob, exact, as_json, db, host, timeout, embed_model) -> None:
     """Find the passages that best match QUERY."""
     from .ollama import OllamaClient
     from .retriever import Retriever
@@ -347,7 +361,8 @@ def search(query, k, mode, path_glob, as_json, db, host, timeout, embed_model) -
     if not query.strip():
         raise click.UsageError("the query is empty")
     client = OllamaClient(host, timeout=timeout)
-    with Retriever(db, client=client, embed_model=embed_model) as retriever:
+    exact = True if exact else None
+    with Retriever(db, client=client, embed_model=embed_model, exact=exact) as retriever:
         hits = search_index(retriever, query, k, mode=mode, path=path_glob)
     if hits.degraded:
         click.echo(f"note: {printable(hits.degraded, one_line=True)}", err=True)

@@ -5,7 +5,11 @@
     >>> hits[0].path, hits[0].page, hits[0].score
 
 Vector search is one matrix-vector product over the cached, normalized
-embedding matrix (`vectors.VectorCache`) and an `np.argpartition`; keyword
+embedding matrix (`vectors.VectorCache`) and an `np.argpartition`. From
+COMPRESSED_MIN_ROWS chunks on it is compressed instead: the binary sign codes of
+the rows (`codes.py`, 1/32 of the bytes) are scanned by Hamming distance, and the
+RESCORE × k nearest are rescored exactly against their float32 rows in the sidecar,
+so the scores returned are exact cosines; `exact=True` forces the full scan. Keyword
 search is the store's FTS5 BM25; `hybrid` (the default) merges the two
 rankings by reciprocal rank fusion. `top_k` and `reciprocal_rank_fusion` are
 pure functions, usable on their own.
@@ -23,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from . import config
+from .codes import binary_codes, hamming, nearest_codes
 from .config import MAX_K
 from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
-from .vectors import VectorCache
+from .vectors import Codes, VectorCache, uses_codes
 from .words import content_terms, meaningful_words
 
 MODES = ("hybrid", "vector", "keyword")
@@ -37,6 +42,7 @@ MIN_POOL = 50  # hybrid: candidates taken from each ranking, at least...
 POOL_FACTOR = 4  # ...and at least this many times k
 SNIPPET_CHARS = 200
 MAX_CACHED_GLOBS = 16  # path masks kept per retriever
+RESCORE = 40  # candidates rescored exactly, per result asked (bench/search.py)
 NO_MEANINGFUL_WORDS = (
     "the query has only common words (like 'the', 'and', 'of'), which match nothing "
     "in particular. Add a word that is specific to what you are looking for"
@@ -282,7 +288,16 @@ class Retriever:
         client: OllamaClient | None = None,
         embed_model: str | None = None,
         store: Store | None = None,
+        exact: bool | None = None,
+        rescore: int = RESCORE,
     ) -> None:
+        if exact not in (None, True, False):
+            raise ConfigError(f"exact must be None, True or False, not {exact!r}", value=exact)
+        if isinstance(rescore, bool) or not isinstance(rescore, int) or rescore < 1:
+            raise ConfigError(
+                f"rescore must be a whole number >= 1, not {rescore!r}", value=rescore
+            )
+        self.exact, self.rescore = exact, rescore
         self._owns_store = store is None
         if store is None:
             store = Store(config.db_path(db), create=False)
@@ -343,7 +358,7 @@ class Retriever:
             keyword = self.store.keyword_search(query, limit=k, path_glob=path)
             return self._hits(keyword, query, keyword=keyword)
         pool = k if mode == "vector" else max(MIN_POOL, POOL_FACTOR * k)
-        ids, matrix = self.vectors.load()
+        ids, matrix, codes = self._load()
         try:
             query_vector = self.embed_query(query) if ids.size else None
         except OllamaUnavailable as exc:
@@ -352,7 +367,7 @@ class Retriever:
             hits = self.search(query, k, mode="keyword", path=path)
             hits.degraded = f"{exc.message}: showing keyword matches only"
             return hits
-        vector = self._rank(query_vector, ids, matrix, pool, path) if ids.size else []
+        vector = self._rank(query_vector, ids, matrix, codes, pool, path) if ids.size else []
         if mode == "vector":
             return self._hits(vector, query, vector=vector)
         keyword = self.store.keyword_search(query, limit=pool, path_glob=path)
@@ -362,10 +377,10 @@ class Retriever:
     def search_vector(self, vector: Any, k: int = 5, *, path: str | None = None) -> Hits:
         """The `k` chunks nearest (by cosine) to a ready query vector."""
         k, path = _check_k(k), check_path_glob(path)
-        ids, matrix = self.vectors.load()
+        ids, matrix, codes = self._load()
         if not ids.size:
             return Hits()
-        ranked = self._rank(vector, ids, matrix, k, path)
+        ranked = self._rank(vector, ids, matrix, codes, k, path)
         return self._hits(ranked, None, vector=ranked)
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -379,18 +394,47 @@ class Retriever:
             raise DimensionChanged(model, vector.shape[0], dim)
         return _unit(vector)
 
+    def _load(self) -> tuple[np.ndarray, np.ndarray, Codes | None]:
+        """(ids, matrix, codes or None for the exact path), all of one generation."""
+        ids, matrix = self.vectors.load()
+        if not uses_codes(ids.size, self.exact):
+            return ids, matrix, None
+        return self.vectors.load_codes()  # of a newer generation, if one came meanwhile
+
     def _rank(
-        self, vector: Any, ids: np.ndarray, matrix: np.ndarray, k: int, path: str | None
+        self,
+        vector: Any,
+        ids: np.ndarray,
+        matrix: np.ndarray,
+        codes: Codes | None,
+        k: int,
+        path: str | None,
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) of the k best rows, optionally only rows under `path`."""
+        """(chunk id, cosine) of the k best rows, optionally only rows under `path`:
+        all rows scored, or (with `codes`) the nearest codes' rows rescored."""
         query = _unit(_as_query(vector, matrix.shape[1]))
-        scores = matrix @ query
         rows = self._selection(ids, path)
+        if codes is not None:
+            chosen = self._candidates(query, codes, rows, k)
+            scores = codes.rows(matrix, chosen) @ query  # reads only these rows
+            best = top_k(scores, k)
+            return list(zip(ids[chosen[best]].tolist(), scores[best].tolist(), strict=True))
+        scores = matrix @ query
         if rows is not None:
             scores = scores[rows]
         best = top_k(scores, k)
         chosen = best if rows is None else rows[best]
         return list(zip(ids[chosen].tolist(), scores[best].tolist(), strict=True))
+
+    def _candidates(
+        self, query: np.ndarray, codes: Codes, rows: np.ndarray | None, k: int
+    ) -> np.ndarray:
+        """Row numbers (ascending, so ties settle as in the exact path) of the
+        `rescore * k` rows, among `rows` if given, whose codes are nearest the query's."""
+        distances = hamming(codes.words, binary_codes(query[None], codes.center)[:, 0])
+        if rows is None:
+            return nearest_codes(distances, self.rescore * k)
+        return rows[nearest_codes(distances[rows], self.rescore * k)]
 
     def _selection(self, ids: np.ndarray, path: str | None) -> np.ndarray | None:
         """Row numbers of the chunks whose file matches the glob; cached per generation."""

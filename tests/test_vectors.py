@@ -41,6 +41,12 @@ def sidecar_files(store: Store) -> list[str]:
     return sorted(os.listdir(sidecar_dir(store.path)))
 
 
+def generation_files(store: Store, generation: int) -> list[str]:
+    """The sidecar's files of one generation: ids, matrix, and the codes with their center."""
+    key = f"{store.index_id}-g{generation}"
+    return sorted(f"{key}.{part}.npy" for part in ("b1", "center", "f32", "ids"))
+
+
 def test_normalize_rows_in_place_keeps_zero_rows_zero():
     matrix = np.array([[3, 4], [0, 0], [0, -2]], dtype=np.float32)
     assert normalize_rows(matrix, block=2) is matrix
@@ -59,10 +65,7 @@ def test_sidecar_is_created_with_normalized_rows(store):
     folder = sidecar_dir(store.path)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     g = store.generation
-    assert sidecar_files(store) == [
-        f"{store.index_id}-g{g}.f32.npy",
-        f"{store.index_id}-g{g}.ids.npy",
-    ]
+    assert sidecar_files(store) == generation_files(store, g)
     assert cache.rebuilds == 1
 
 
@@ -98,10 +101,7 @@ def test_a_write_makes_the_next_load_rebuild_and_drops_old_files(store):
     ids, matrix = cache.load()
     assert cache.rebuilds == 2 and len(ids) == 5
     g = store.generation
-    assert sidecar_files(store) == [
-        f"{store.index_id}-g{g}.f32.npy",
-        f"{store.index_id}-g{g}.ids.npy",
-    ]
+    assert sidecar_files(store) == generation_files(store, g)
     assert old_matrix.shape == (2, DIM) and len(old_ids) == 2  # earlier arrays stay usable
 
 
@@ -148,10 +148,7 @@ def test_an_empty_index_loads_empty_arrays(store):
 def test_refresh_writes_the_sidecar_for_the_next_process(store):
     add_document(store, "a.txt", np.eye(2, DIM))
     VectorCache(store).refresh()
-    assert sidecar_files(store) == [
-        f"{store.index_id}-g{store.generation}.f32.npy",
-        f"{store.index_id}-g{store.generation}.ids.npy",
-    ]
+    assert sidecar_files(store) == generation_files(store, store.generation)
     later = VectorCache(store)
     later.load()
     assert later.rebuilds == 0
@@ -180,7 +177,7 @@ def test_files_deleted_under_a_reader_stay_readable(store):
     assert reader.rebuilds == 0
     add_document(store, "b.txt", np.eye(2, DIM))
     VectorCache(store).load()  # another process moves on and deletes the old files
-    assert len(sidecar_files(store)) == 2 and float(mapped.sum()) == 2.0
+    assert len(sidecar_files(store)) == 4 and float(mapped.sum()) == 2.0
 
 
 RSS_PROBE = """
