@@ -31,6 +31,7 @@ IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
 IN_MOVE_SELF = 0x800
 IN_Q_OVERFLOW = 0x4000
+IN_ISDIR = 0x40000000
 IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
 IN_NONBLOCK = os.O_NONBLOCK
@@ -70,6 +71,7 @@ class Inotify:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code))
         self._folders: dict[int, bytes] = {}  # watch descriptor -> folder
+        self.writing: set[str] = set()  # files written to and not closed since
 
     def __enter__(self) -> Inotify:
         return self
@@ -129,4 +131,14 @@ class Inotify:
             if mask & IN_IGNORED:
                 self._folders.pop(wd, None)
             if folder is not None:
-                touched.add(os.fsdecode(os.path.join(folder, name) if name else folder))
+                path = os.fsdecode(os.path.join(folder, name) if name else folder)
+                touched.add(path)
+                self._note_writer(path, mask)
+
+    def _note_writer(self, path: str, mask: int) -> None:
+        """Keep `writing` up to date: a file created or modified is open for writing
+        until its IN_CLOSE_WRITE (or until it is deleted or moved away)."""
+        if mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF):
+            self.writing.discard(path)
+        elif mask & (IN_MODIFY | IN_CREATE) and not mask & IN_ISDIR:
+            self.writing.add(path)

@@ -34,6 +34,7 @@ from .ingest import Ingester, IngestSummary
 DEFAULT_INTERVAL = 2.0  # seconds between looks when polling
 DEFAULT_SETTLE = 0.5  # a path must look the same this long before it is applied
 RESCAN_SECONDS = 60.0  # with notifications, look everywhere this often anyway
+OPEN_WRITER_SECONDS = 30.0  # a file open for writing but untouched this long is taken anyway
 MAX_RETRY_SECONDS = 10.0  # while Ollama is away, try again at least this often
 
 Stat = tuple[int, float] | None  # (size, mtime) of a file; None: it is gone
@@ -98,6 +99,7 @@ class Watcher:
         self._seen: dict[str, tuple[Stat, float]] = {}  # awaiting: path -> (stat, since)
         self._failed: dict[str, Stat] = {}  # could not be indexed as it looked then
         self._touched: set[str] = set()  # named by a notification since the last look
+        self._writing: set[str] = set()  # open for writing, as inotify tells (run() sets it)
         self._retry_at: float | None = None  # while Ollama is away
         self._retry_delay = settle
 
@@ -106,6 +108,7 @@ class Watcher:
         least every `interval` seconds when given) or the process is interrupted.
         Notifications start before the first pass, so no change made during it is missed."""
         notes, how = self._open_notifications()
+        self._writing = notes.writing if notes is not None else set()
         try:
             self._first_pass(reembed, stop)
             self.on_event(WatchEvent("watching", detail=how))
@@ -214,7 +217,8 @@ class Watcher:
         return {p: s for p, s in files.items() if s is not None}, [*unlisted, *unreadable]
 
     def _settled(self, wanted: dict[str, Stat], now: float) -> list[str]:
-        """The wanted paths that have looked the same for `settle` seconds. Removals wait
+        """The wanted paths that have looked the same for `settle` seconds and that no
+        program is still writing (`_still_written`). Removals wait
         while any other path is still settling, so both halves of a move land in one
         batch (and the moved file keeps its vectors) however the notifications arrive."""
         seen: dict[str, tuple[Stat, float]] = {}
@@ -223,10 +227,22 @@ class Watcher:
             same = before is not None and before[0] == stat and path not in self._touched
             seen[path] = (stat, before[1] if same else now)
         self._seen, self._touched = seen, set()
-        ready = [path for path, (_, since) in seen.items() if now - since >= self.settle]
+        ready = [
+            path
+            for path, (stat, since) in seen.items()
+            if now - since >= self.settle and not self._still_written(path, stat)
+        ]
         if len(ready) < len(seen):  # a removal may be half of a move still settling:
             ready = [path for path in ready if seen[path][0] is not None]  # it waits for it
         return ready
+
+    def _still_written(self, path: str, stat: Stat) -> bool:
+        """A file another program holds open for writing (inotify saw it modified and not
+        closed), unless it has not changed for OPEN_WRITER_SECONDS: a writer that pauses
+        longer than `settle` does not get its file indexed half-written."""
+        if path not in self._writing or stat is None:
+            return False
+        return time.time() - stat[1] < OPEN_WRITER_SECONDS
 
     def _timeout(self, *, bounded: bool) -> float | None:
         """How long to wait before looking again."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ragkit import inotify
 from ragkit.cli import cli
 from ragkit.index import Index
 from ragkit.ingest import Ingester
@@ -158,6 +159,28 @@ def test_a_removal_waits_for_a_new_file_still_settling_so_a_move_is_one_batch(tm
         watcher._touched = {new}  # the second half of the move is read now
         assert watcher._settled(wanted, now=101.5) == []  # old.md settled, but waits
         assert sorted(watcher._settled(wanted, now=102.6)) == [new, old]  # one batch
+
+
+@pytest.mark.skipif(not inotify.available(), reason="needs Linux inotify")
+def test_a_file_still_open_for_writing_waits_for_its_writer(tmp_path, fake):
+    """A writer that pauses longer than `settle` (a busy machine, a slow copy) does not
+    get its file indexed half-written: inotify says it was modified and not yet closed."""
+    root = tmp_path / "notes"
+    root.mkdir()
+    path = root / "big.txt"
+    with Store(tmp_path / "index.db") as store, inotify.Inotify() as notes:
+        watcher = Watcher(Ingester(store, OllamaClient(fake.url)), [root], notify=False, settle=0)
+        watcher._writing = notes.writing
+        notes.watch(str(root))
+        with path.open("w") as out:
+            out.write("half of it")
+            out.flush()
+            watcher._touched = notes.wait(5.0)
+            stat = (path.stat().st_size, path.stat().st_mtime)
+            assert watcher._settled({str(path): stat}, now=100.0) == []  # settled, but open
+        watcher._touched = notes.wait(5.0)  # IN_CLOSE_WRITE
+        stat = (path.stat().st_size, path.stat().st_mtime)
+        assert watcher._settled({str(path): stat}, now=101.0) == [str(path)]
 
 
 def test_index_watch_follows_a_folder_until_told_to_stop(tmp_path, fake):
