@@ -65,6 +65,17 @@ def ragkit_env(host: str, **extra: str) -> dict[str, str]:
     return env | {"OLLAMA_HOST": host, **extra}
 
 
+def start_index(folder: Path, db: Path, host: str) -> subprocess.Popen:
+    """`ragkit index FOLDER --db DB` as a child process, its output piped as text."""
+    return subprocess.Popen(
+        ragkit_command("index", str(folder), "--db", str(db)),
+        env=ragkit_env(host),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_ragkit(args: list[str], host: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ragkit_command(*args), env=ragkit_env(host, **extra), capture_output=True, text=True

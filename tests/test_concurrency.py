@@ -15,23 +15,12 @@ from ragkit.retriever import Retriever
 from tests.index_checks import (
     check_index,
     chunk_set,
-    ragkit_command,
-    ragkit_env,
     run_ragkit,
+    start_index,
     write_marked_corpus,
 )
 
 LATENCY = 0.003  # seconds per embedded text: runs long enough to overlap
-
-
-def start_index(folder: Path, db: Path, host: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ragkit_command("index", str(folder), "--db", str(db)),
-        env=ragkit_env(host),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish(proc: subprocess.Popen) -> str:

@@ -15,7 +15,7 @@ from ragkit.cli import cli
 from ragkit.errors import ConfigError
 from ragkit.index import Index
 from ragkit.runlock import WAIT_NOTE, exclusive_run, lock_path
-from tests.index_checks import ragkit_command, ragkit_env, run_ragkit, write_marked_corpus
+from tests.index_checks import run_ragkit, start_index, write_marked_corpus
 
 # -- a path that does not exist ---------------------------------------------------
 
@@ -44,16 +44,6 @@ def test_index_add_of_a_missing_folder_creates_no_database(tmp_path, fake_ollama
 
 
 # -- two runs at once ----------------------------------------------------------------
-
-
-def start_index(folder, db, host) -> subprocess.Popen:
-    return subprocess.Popen(
-        ragkit_command("index", str(folder), "--db", str(db)),
-        env=ragkit_env(host),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for_embed_request(fake, before: int, proc: subprocess.Popen) -> None:
