@@ -3,14 +3,13 @@ from, a summary line per folder, then a line per document) and of `ragkit watch`
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
 import click
 
 from .catalog import IndexedDocument
-from .terminal import UNSAFE_CHARS, human_bytes, printable
+from .terminal import human_bytes, json_text, printable
 from .watch import WatchEvent
 
 
@@ -73,8 +72,7 @@ def show_watch_event(event: WatchEvent, *, as_json: bool, quiet: bool) -> None:
     """One line per event: a JSON object on stdout with --json; else failures and waits
     on stderr, the rest on stdout unless --quiet. File names are shown escaped."""
     if as_json:
-        text = json.dumps(event.to_dict(), ensure_ascii=False)
-        click.echo(UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+        click.echo(json_text(event.to_dict(), indent=None))
         return
     to_stderr = event.kind in ("failed", "waiting", "resumed")
     if to_stderr or not quiet:

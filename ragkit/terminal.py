@@ -53,12 +53,12 @@ def printable(text: str, *, one_line: bool = False) -> str:
     return unsafe.sub(_visible, text)
 
 
-def json_text(data: object) -> str:
-    """Readable UTF-8 JSON with every character a terminal could act on `\\u`-escaped
-    (json.dumps leaves DEL, C1 and bidi controls raw); a file name's undecodable bytes
-    (lone surrogates) too, so the text stays valid UTF-8 and
-    `os.fsencode(json.loads(...))` gives them back."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+def json_text(data: object, *, indent: int | None = 2) -> str:
+    """Readable UTF-8 JSON (`indent=None`: one line) with every character a terminal
+    could act on `\\u`-escaped (json.dumps leaves DEL, C1 and bidi controls raw); a
+    file name's undecodable bytes (lone surrogates) too, so the text stays valid UTF-8
+    and `os.fsencode(json.loads(...))` gives them back."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
     return UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
