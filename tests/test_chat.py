@@ -26,6 +26,7 @@ from ragkit.errors import OllamaError
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Retriever
 from tests.conftest import SAMPLE_CORPUS as CORPUS
+from tests.conftest import timing_bound
 
 FIRST = "Where is the DOMEKEEPER configuration file stored on tern?"
 SECOND = "How many turns of the hand crank does it take to close the Great Dome shutter?"
@@ -360,6 +361,7 @@ def _wait_until(condition, patience: float = 30.0) -> bool:
     return condition()
 
 
+@timing_bound
 def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(db, fake):
     fake.piece_latency = 0.05  # a slow model: ~600 pieces, half a minute to the end
     fake.chat_reply = "The dome " + "turns slowly " * 300 + "[1]."

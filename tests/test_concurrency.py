@@ -12,6 +12,7 @@ import pytest
 from ragkit.index import Index
 from ragkit.ollama import OllamaClient
 from ragkit.retriever import Retriever
+from tests.conftest import timing_bound
 from tests.index_checks import (
     check_index,
     chunk_set,
@@ -30,6 +31,7 @@ def finish(proc: subprocess.Popen) -> str:
     return out
 
 
+@timing_bound
 @pytest.mark.parametrize("same_folder", [False, True], ids=["two folders", "one folder"])
 def test_two_index_runs_at_once_make_the_union(tmp_path, fake_ollama, same_folder):
     a, b = tmp_path / "a", tmp_path / "b"

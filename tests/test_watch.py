@@ -20,6 +20,7 @@ from ragkit.ingest import Ingester
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 from ragkit.watch import Watcher
+from tests.conftest import timing_bound
 from tests.fake_ollama import FakeOllama
 from tests.index_checks import check_index, marked_text, run_ragkit
 from tests.watch_checks import Watching, fresh_index, new_chunks, state
@@ -62,6 +63,7 @@ def clean_fake():
         yield server
 
 
+@timing_bound
 @pytest.mark.parametrize("how", ["inotify", "poll"])
 def test_watch_keeps_the_index_equal_to_a_fresh_index_through_every_kind_of_change(
     tmp_path, fake, clean_fake, how
@@ -224,6 +226,7 @@ def test_sigint_and_sigterm_stop_a_watcher_mid_batch_with_nothing_half_stored(
         check_index(db)
 
 
+@timing_bound
 def test_changes_wait_while_ollama_is_away_then_apply(tmp_path, fake_ollama, clean_fake):
     rng = random.Random(5)
     root, db = tmp_path / "notes", tmp_path / "index.db"
