@@ -288,12 +288,10 @@ def forget(paths, db, as_json) -> None:
 def status(db, as_json) -> None:
     """Show what the index holds: documents, chunks, model, size."""
     from .store import Store
-    from .vectors import vector_footprint
+    from .vectors import index_stats
 
     with Store(config.db_path(db), create=False) as store:
-        stats = store.stats()
-    vectors = vector_footprint(stats)
-    stats.update(vectors)
+        stats = index_stats(store)
     if as_json:
         print_json(stats)
         return
@@ -309,9 +307,9 @@ def status(db, as_json) -> None:
         ),
         (
             "vectors",
-            f"{vectors['vector_search']} search, per chunk "
-            f"{human_bytes(vectors['resident_bytes_per_chunk'])} resident, "
-            f"{human_bytes(vectors['disk_bytes_per_chunk'])} on disk",
+            f"{stats['vector_search']} search, per chunk "
+            f"{human_bytes(stats['resident_bytes_per_chunk'])} resident, "
+            f"{human_bytes(stats['disk_bytes_per_chunk'])} on disk",
         ),
     ]
     for name, value in rows:

@@ -228,7 +228,9 @@ class Index:
         base = {"host": self.client.base_url, "chat_model": self.chat_model}
         if not self.path.exists():
             return {"path": str(self.path), "exists": False, "documents": 0, "chunks": 0} | base
-        return {"exists": True, **self._open(create=False).stats()} | base
+        from .vectors import index_stats
+
+        return {"exists": True, **index_stats(self._open(create=False))} | base
 
     def documents(self, glob: str | None = None) -> list[IndexedDocument]:
         """The indexed documents (path, type, size, chunks, pages, indexed_at, and state:

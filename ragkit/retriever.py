@@ -8,8 +8,8 @@ Vector search is one matrix-vector product over the cached, normalized
 embedding matrix (`vectors.VectorCache`) and an `np.argpartition`. From
 COMPRESSED_MIN_ROWS chunks on it is compressed instead: the binary sign codes of
 the rows (`codes.py`, 1/32 of the bytes) are scanned by Hamming distance, and the
-RESCORE × k nearest are rescored exactly against their float32 rows in the sidecar,
-so the scores returned are exact cosines; `exact=True` forces the full scan. Keyword
+RESCORE × k nearest are rescored exactly against their float32 embeddings read from
+the database, so the scores returned are exact cosines; `exact=True` forces the full scan. Keyword
 search is the store's FTS5 BM25; `hybrid` (the default) merges the two
 rankings by reciprocal rank fusion. `top_k` and `reciprocal_rank_fusion` are
 pure functions, usable on their own.
@@ -33,7 +33,7 @@ from .embedmodels import profile_for, same_model
 from .errors import ConfigError, DimensionChanged, IndexMismatch, OllamaUnavailable
 from .ollama import OllamaClient
 from .store import ChunkRow, Store
-from .vectors import Codes, VectorCache, uses_codes
+from .vectors import Codes, VectorCache, normalize_rows, uses_codes
 from .words import content_terms, meaningful_words
 
 MODES = ("hybrid", "vector", "keyword")
@@ -394,31 +394,35 @@ class Retriever:
             raise DimensionChanged(model, vector.shape[0], dim)
         return _unit(vector)
 
-    def _load(self) -> tuple[np.ndarray, np.ndarray, Codes | None]:
-        """(ids, matrix, codes or None for the exact path), all of one generation."""
+    def _load(self) -> tuple[np.ndarray, np.ndarray | None, Codes | None]:
+        """(ids, and the matrix for the exact path or the codes for the compressed one),
+        both of one generation."""
+        if uses_codes(self.vectors.size(), self.exact):
+            ids, codes = self.vectors.load_codes()  # of a newer generation, if one came
+            return ids, None, codes
         ids, matrix = self.vectors.load()
-        if not uses_codes(ids.size, self.exact):
-            return ids, matrix, None
-        return self.vectors.load_codes()  # of a newer generation, if one came meanwhile
+        return ids, matrix, None
 
     def _rank(
         self,
         vector: Any,
         ids: np.ndarray,
-        matrix: np.ndarray,
+        matrix: np.ndarray | None,
         codes: Codes | None,
         k: int,
         path: str | None,
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) of the k best rows, optionally only rows under `path`:
-        all rows scored, or (with `codes`) the nearest codes' rows rescored."""
-        query = _unit(_as_query(vector, matrix.shape[1]))
+        all rows of the matrix scored, or the nearest codes' rows rescored."""
+        query = _unit(_as_query(vector, codes.dim if matrix is None else matrix.shape[1]))
         rows = self._selection(ids, path)
-        if codes is not None:
+        if matrix is None:
             chosen = self._candidates(query, codes, rows, k)
-            scores = codes.rows(matrix, chosen) @ query  # reads only these rows
+            # exact cosines from the stored blobs; a chunk removed since is left out
+            found, embeddings = self.store.embeddings_of(ids[chosen])
+            scores = normalize_rows(embeddings) @ query
             best = top_k(scores, k)
-            return list(zip(ids[chosen[best]].tolist(), scores[best].tolist(), strict=True))
+            return list(zip(found[best].tolist(), scores[best].tolist(), strict=True))
         scores = matrix @ query
         if rows is not None:
             scores = scores[rows]

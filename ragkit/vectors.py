@@ -1,75 +1,68 @@
-"""The index's embeddings as one L2-normalized float32 matrix, cached on disk.
+"""The index's embeddings in the forms vector search scans, cached on disk.
 
-    >>> ids, matrix = VectorCache(store).load()    # (n,) int64, (n, dim) float32
-    >>> scores = matrix @ query_vector             # cosine similarity, one product
-    >>> ids[scores.argmax()]
+    >>> cache = VectorCache(store)
+    >>> ids, matrix = cache.load()        # (n,) int64, (n, dim) float32 unit rows
+    >>> ids, codes = cache.load_codes()   # the same ids, binary codes of the rows
 
-The matrix is built from one bulk read of the store's blobs and kept in a
-sidecar folder next to the database, `<db>.vectors/`, as immutable `.npy`
-files named by the index's random id and generation (`3f9c…-g42.ids.npy`,
-`3f9c…-g42.f32.npy`), an exact key even for an index rebuilt at the same path.
-A process whose key matches maps them with `np.load(mmap_mode="r")`: no
-copy, no per-row decoding, pages shared with every other reader. Before it
-trusts them it checks them against the store, cheaply (no full read): the count
-and range of ids, ids ascending, and SENTINEL_ROWS rows spread over the matrix
-against the store's own blobs. A stale, missing, damaged or foreign sidecar is
-rebuilt; files are written under temporary names (holding the writer's host and
-pid) and `os.replace`d into place (ids first, matrix last), so a reader never
-sees half a file, and older generations and dead writers' temporary files are
-deleted behind them. The sidecar is only a cache: when it cannot be written, the
-matrix simply stays in memory.
+Two forms, each built from the store a block at a time (`Store.embeddings()`), so
+that building either for ten million chunks holds one block of float32, never the
+whole matrix:
 
-For the compressed search path the sidecar also holds binary sign codes of the
-rows (`codes.py`): `…-g42.b1.npy`, uint64 `(code words, n)`, one column per row
-so a scan reads each word contiguously, and `…-g42.center.npy`, the vector the
-codes are centered on. `load_codes()` gives them with the ids and matrix of the
-same generation, never another's. They are checked like the matrix (shapes, and
-the sentinel rows' codes recomputed) and rebuilt from the matrix alone when
-missing, stale or damaged. A rebuild after a write keeps the previous
-generation's center and copies the codes of the rows it still has (ids are never
-reused), so only new rows are encoded; the center is recomputed when the index
-has grown or shrunk by more than CENTER_DRIFT times since.
+* the exact path's matrix: every row L2-normalized, float32, 4 bytes per dimension;
+* the compressed path's binary sign codes (`codes.py`): one bit per dimension,
+  centered on a `center` row (the mean of up to CENTER_SAMPLE rows). Its candidates
+  are rescored from the database's own float32 blobs (`Store.embeddings_of`), so a
+  compressed index keeps full precision once, in the database, and ~104 bytes per
+  chunk (ids and codes) in the sidecar: no float32 copy at all.
+
+Both live in a sidecar folder next to the database, `<db>.vectors/` (`sidecar.py`),
+as immutable `.npy` files named by the index's random id and generation:
+`…-g42.ids.npy` (int64, ascending), `…-g42.f32.npy` (the matrix),
+`…-g42.center.npy` and `…-g42.b1.npy` (uint64 `(code words, n)`, one column per
+row so a scan reads each word contiguously). A process whose key matches maps
+them (`np.load(mmap_mode="r")`): no copy, pages shared with every other reader.
+Before it trusts them it checks them against the store, cheaply: the count and
+range of ids, ids ascending, and SENTINEL_ROWS rows (their matrix rows, or their
+codes encoded again) against the store's blobs. A stale, missing, damaged or
+foreign file is rebuilt; when the folder cannot be written, the arrays simply
+stay in memory.
+
+Which form a search uses is `uses_codes()`: codes from COMPRESSED_MIN_ROWS chunks
+on, the matrix below; `refresh()` (after an index run) builds the one the index's
+size calls for, the other is built when first asked for. After a write, codes are
+patched, not rebuilt: the previous generation's center is kept and its codes
+copied for every row it still has (chunk ids are never reused, and a chunk's
+embedding never changes), so only new rows are read and encoded; the center is
+recomputed when the index has grown or shrunk by more than CENTER_DRIFT times.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 import threading
-import time
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from .codes import binary_codes, code_words, row_mean
+from .codes import binary_codes, code_words
+from .sidecar import (
+    atomic_file,
+    older_generations,
+    part_path,
+    remove_older,
+    save_atomic,
+    sidecar_bytes,
+    sidecar_dir,
+    write_npy_header,
+)
 
-SIDECAR_SUFFIX = ".vectors"
 NORMALIZE_BLOCK_ROWS = 8192  # rows normalized at a time: bounds the temporary memory
-STALE_TEMP_SECONDS = 3600  # temp files this old are a crashed writer's, whoever wrote them
 SENTINEL_ROWS = 8  # rows of a mapped sidecar compared with the store's blobs
 # Where the compressed path (retriever.py) starts, measured by bench/search.py
-# (2 cores, 768-d): at 100k it takes 0.2x the time of the exact scan with recall@10
-# >= 0.99; below it the saving is a few ms and exact results cost nothing.
+# (2 cores, 768-d): at 100k it takes 0.2-0.4x the time of the exact scan with
+# recall@10 >= 0.99; below it the saving is a few ms and exact results cost nothing.
 COMPRESSED_MIN_ROWS = 100_000
 CENTER_DRIFT = 2.0  # a kept center is recomputed once the row count changed this much
-_SIDECAR_FILE = re.compile(r"(?:([0-9a-f]+)-)?g(\d+)\.(?:ids|f32|center|b1)\.npy")
-_TEMP_FILE = re.compile(r"\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.\w+\.tmp")
-
-
-def sidecar_dir(db_path: str | os.PathLike[str]) -> Path:
-    """`index.db` -> `index.db.vectors`."""
-    return Path(os.fspath(db_path) + SIDECAR_SUFFIX)
-
-
-def sidecar_bytes(db_path: str | os.PathLike[str]) -> int:
-    """Bytes of the files in the sidecar folder of `db_path` (0 when there is none)."""
-    try:
-        return sum(entry.stat().st_size for entry in os.scandir(sidecar_dir(db_path)))
-    except OSError:
-        return 0
+CENTER_SAMPLE = 65_536  # rows, spread over the index, averaged into a new center
 
 
 def uses_codes(chunks: int, exact: bool | None = None) -> bool:
@@ -93,6 +86,13 @@ def vector_footprint(stats: dict, exact: bool | None = None) -> dict:
     }
 
 
+def index_stats(store) -> dict:
+    """`Store.stats()` with the vector search it gets and its bytes per chunk
+    (`vector_footprint`): what `ragkit status` and `Index.status()` show."""
+    stats = store.stats()
+    return stats | vector_footprint(stats)
+
+
 def normalize_rows(matrix: np.ndarray, *, block: int = NORMALIZE_BLOCK_ROWS) -> np.ndarray:
     """Scale each row of a float32 matrix to unit length, in place; zero rows stay zero.
 
@@ -113,37 +113,29 @@ class Codes:
 
     words: np.ndarray
     center: np.ndarray
-    matrix_file: tuple[str, int] | None = None  # (path, data offset) of a mapped matrix
 
     @property
     def nbytes(self) -> int:
         return self.words.nbytes + self.center.nbytes
 
-    def rows(self, matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """float32 `(len(rows), dim)`: these rows of `matrix`, the matrix of the same
-        generation. From a mapped sidecar they are read with pread, not through the
-        map: touching one row of a map maps the page-cache folio around it, up to
-        megabytes, into this process, and 200 scattered rows cost most of the matrix
-        in resident memory (measured: 213 MB for 200 rows of a 293 MB matrix)."""
-        if self.matrix_file is None or not len(rows) or not hasattr(os, "pread"):
-            return matrix[rows]
-        path, offset = self.matrix_file
-        width = matrix.shape[1] * 4
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:  # removed by a newer generation's writer: the map still holds it
-            return matrix[rows]
-        try:
-            data = b"".join(os.pread(fd, width, offset + int(row) * width) for row in rows)
-        finally:
-            os.close(fd)
-        if len(data) != width * len(rows):
-            return matrix[rows]
-        return np.frombuffer(data, dtype=np.float32).reshape(len(rows), -1)
+    @property
+    def dim(self) -> int:
+        return self.center.shape[0]
+
+
+@dataclass(frozen=True)
+class _IdCheck:
+    """A mapped ids file found to be the store's: its ids, and the sentinel rows'
+    positions with their normalized rows as the store holds them."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+    expected: np.ndarray
 
 
 class VectorCache:
-    """The normalized embedding matrix of a `Store`, reloaded only when the index changed.
+    """The normalized matrix and the codes of a `Store`, reloaded only when the index
+    changed.
 
     >>> cache = VectorCache(store)
     >>> ids, matrix = cache.load()      # maps the sidecar, or rebuilds it
@@ -155,223 +147,291 @@ class VectorCache:
         self.store = store
         self.folder = sidecar_dir(store.path)
         self.index_id = store.index_id
-        self.generation: int | None = None  # generation of the loaded matrix
-        self.rebuilds = 0  # how many times this cache rebuilt from the store (tests, benchmarks)
-        self.code_builds = 0  # ...and how many times it encoded codes (all rows or new ones)
-        self._ids = np.zeros(0, np.int64)
-        self._matrix = np.zeros((0, 0), np.float32)
-        self._codes: Codes | None = None  # of self.generation, once built or mapped
-        self._matrix_file: tuple[str, int] | None = None  # where self._matrix is mapped from
+        self.generation: int | None = None  # of what is loaded
+        self.rebuilds = 0  # how many times this cache built the matrix (tests, benchmarks)
+        self.code_builds = 0  # ...and encoded codes (all rows or the new ones)
+        self.rows_encoded = 0  # ...and how many rows those encodings read from the store
+        self._ids: np.ndarray | None = None
+        self._matrix: np.ndarray | None = None
+        self._codes: Codes | None = None
+        self._id_check: _IdCheck | None = None
+        self._previous: tuple[np.ndarray, Codes] | None = None  # an older generation's
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        shape = "not loaded" if self.generation is None else f"{self._matrix.shape}"
-        return f"<VectorCache {self.folder} generation={self.generation} {shape}>"
+        size = "not loaded" if self._ids is None else f"{len(self._ids)} rows"
+        return f"<VectorCache {self.folder} generation={self.generation} {size}>"
+
+    # -- what searches call -------------------------------------------------
+
+    def size(self) -> int:
+        """Rows in the store's current generation (from the loaded ids, the sidecar's
+        ids file, or the store), without building anything."""
+        with self._lock:
+            self._sync()
+            if self._ids is not None:
+                return len(self._ids)
+            check = self._check_ids()
+            if check is not None:
+                return len(check.ids)
+            return self.store.id_summary([]).count
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """`(ids, matrix)` for the store's current generation: int64 `(n,)`, float32 `(n, dim)`.
-
-        Rows are unit length (or zero); both arrays are read-only when mapped.
-        """
+        """`(ids, matrix)` for the store's current generation: int64 `(n,)`, float32
+        `(n, dim)`, rows unit length (or zero); read-only."""
         with self._lock:
-            return self._load()
+            self._sync()
+            if self._matrix is None:
+                opened = self._open_matrix()
+                if opened is None:
+                    self._build_matrix()
+                else:
+                    self._ids, self._matrix = opened
+            return self._ids, self._matrix
 
-    def load_codes(self) -> tuple[np.ndarray, np.ndarray, Codes]:
-        """`(ids, matrix, codes)` of the store's current generation, all three of the
-        same one: the codes are mapped from the sidecar, or encoded from the matrix."""
+    def load_codes(self) -> tuple[np.ndarray, Codes]:
+        """`(ids, codes)` of the store's current generation, both of the same one:
+        mapped from the sidecar, or encoded from the store."""
         with self._lock:
-            ids, matrix = self._load()
+            self._sync()
             if self._codes is None:
-                codes = self._open_codes(self.generation, ids, matrix)
-                codes = codes or self._encode(self.generation, ids, matrix, None)
-                self._codes = replace(codes, matrix_file=self._matrix_file)
-            return ids, matrix, self._codes
-
-    def _load(self) -> tuple[np.ndarray, np.ndarray]:
-        current = self.store.generation
-        if self.generation != current:
-            loaded = self._open(current)
-            if loaded is None:
-                self._rebuild()
-            else:
-                self._ids, self._matrix, self._matrix_file = loaded
-                self._codes = None
-                self.generation = current
-        return self._ids, self._matrix
+                opened = self._open_codes()
+                if opened is None:
+                    self._build_codes()
+                else:
+                    self._ids, self._codes = opened
+            return self._ids, self._codes
 
     def refresh(self) -> None:
-        """Rebuild the matrix and its sidecar from the store now, so the next search starts
-        fast. Ingest calls this after a run that changed the index.
+        """Build what searches of this index size use (the codes from
+        COMPRESSED_MIN_ROWS rows on, else the matrix) from the store now, so the next
+        search starts fast. Ingest calls this after a run that changed the index.
 
-        It rebuilds even when files of the current generation exist, so a
-        sidecar written by a crashed run is never trusted after a write.
+        It builds even when files of the current generation exist, so a sidecar
+        written by a crashed run is never trusted after a write.
         """
         with self._lock:
-            self._rebuild()
+            self._sync()
+            if uses_codes(self.store.id_summary([]).count):
+                self._build_codes()
+            else:
+                self._build_matrix()
 
-    # -- the sidecar -------------------------------------------------------
+    # -- the state of one generation ------------------------------------------
 
-    def _paths(self, generation: int) -> tuple[Path, Path]:
-        key = f"{self.index_id}-g{generation}"
-        return self.folder / f"{key}.ids.npy", self.folder / f"{key}.f32.npy"
+    def _sync(self) -> None:
+        """Forget what was loaded when the store has moved to another generation."""
+        current = self.store.generation
+        if current != self.generation:
+            self._adopt(current, None)
 
-    def _code_paths(self, generation: int) -> tuple[Path, Path]:
-        key = f"{self.index_id}-g{generation}"
-        return self.folder / f"{key}.center.npy", self.folder / f"{key}.b1.npy"
+    def _adopt(self, generation: int, ids: np.ndarray | None) -> None:
+        """Hold `ids` as those of `generation`; what belonged to another one goes
+        (its codes kept aside, to be patched into the next ones)."""
+        if generation != self.generation:
+            if self._codes is not None and self._ids is not None:
+                self._previous = (self._ids, self._codes)
+            self._matrix = self._codes = self._id_check = None
+            self.generation = generation
+        if ids is not None:
+            self._ids = ids
+        elif self._matrix is None and self._codes is None:
+            self._ids = None
 
-    def _open(self, generation: int) -> tuple[np.ndarray, np.ndarray, tuple[str, int]] | None:
-        """Map the sidecar of `generation`; None when it is missing or does not add up."""
-        ids_path, matrix_path = self._paths(generation)
+    def _paths(self, generation: int, *parts: str):
+        return [part_path(self.folder, self.index_id, generation, part) for part in parts]
+
+    def _publish(self, generation: int, arrays: dict[str, np.ndarray]) -> bool:
+        """Write these parts of `generation` (in the order given), then remove older
+        generations. A sidecar that cannot be written only costs a later rebuild."""
         try:
-            ids = np.load(ids_path, mmap_mode="r", allow_pickle=False)
-            matrix = np.load(matrix_path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None  # missing, truncated or not an .npy file: rebuild
-        if not self._plausible(ids, matrix) or not self._agrees(generation, ids, matrix):
-            return None
-        # plain ndarray views of the maps, and where the matrix's rows are in its file
-        return np.asarray(ids), np.asarray(matrix), (str(matrix_path), int(matrix.offset))
+            for part, array in arrays.items():
+                save_atomic(self._paths(generation, part)[0], array)
+        except OSError:
+            return False
+        remove_older(self.folder, self.index_id, generation)
+        return True
 
-    def _plausible(self, ids: np.ndarray, matrix: np.ndarray) -> bool:
-        """Shapes and types agree with each other and with the store's dimension."""
+    # -- checking mapped files ------------------------------------------------
+
+    def _check_ids(self) -> _IdCheck | None:
+        """The current generation's ids file, if it is the store's (see `_IdCheck`);
+        the result is kept for the generation."""
+        if self._id_check is not None:
+            return self._id_check
+        (path,) = self._paths(self.generation, "ids")
+        ids = _map(path)
         dim = self.store.dim
-        return (
-            ids.dtype == np.int64
-            and ids.ndim == 1
-            and matrix.dtype == np.float32
-            and matrix.ndim == 2
-            and matrix.flags.c_contiguous
-            and matrix.shape[0] == ids.shape[0] > 0
-            and (dim is None or matrix.shape[1] == dim)
-        )
-
-    def _agrees(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> bool:
-        """Whether mapped files hold this store's vectors, as far as a few reads can
-        tell: a name alone does not say (another index's files renamed, a zeroed body,
-        shuffled ids). Reads the ids once and SENTINEL_ROWS rows of the matrix."""
-        rows = np.unique(np.linspace(0, len(ids) - 1, SENTINEL_ROWS).astype(np.int64))
+        if ids is None or ids.dtype != np.int64 or ids.ndim != 1 or not len(ids) or not dim:
+            return None
+        rows = _sentinels(len(ids))
         sample = [int(i) for i in ids[rows]]
         found = self.store.id_summary(sample)
-        summary = (generation, len(ids), sample[0], sample[-1])
+        summary = (self.generation, len(ids), sample[0], sample[-1])
         if (found.generation, found.count, found.lowest, found.highest) != summary:
-            return False
-        if not np.all(ids[1:] > ids[:-1]):  # the store gives them ascending, once each
-            return False
-        stored = [found.samples.get(i) for i in sample]
-        if any(row is None or row.shape != matrix.shape[1:] for row in stored):
-            return False
-        expected = normalize_rows(np.stack(stored))
-        return bool(np.allclose(matrix[rows], expected, rtol=1e-5, atol=1e-6))
-
-    def _open_codes(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> Codes | None:
-        """Map the codes of `generation`; None when missing or not those of `matrix`
-        (shapes, and the codes of SENTINEL_ROWS rows encoded again)."""
-        center_path, words_path = self._code_paths(generation)
-        try:
-            center = np.load(center_path, mmap_mode="r", allow_pickle=False)
-            words = np.load(words_path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
             return None
-        codes = Codes(np.asarray(words), np.asarray(center))
-        return codes if _codes_fit(codes, matrix) else None
+        if not np.all(ids[1:] > ids[:-1]):  # the store gives them ascending, once each
+            return None
+        stored = [found.samples.get(i) for i in sample]
+        if any(row is None or row.shape != (dim,) for row in stored):
+            return None
+        expected = normalize_rows(np.stack(stored).astype(np.float32))
+        self._id_check = _IdCheck(np.asarray(ids), rows, expected)
+        return self._id_check
 
-    def _encode(self, generation: int, ids, matrix, previous: tuple | None) -> Codes:
-        """Codes of `matrix`, reusing `previous` (ids, Codes) of an older generation
-        where it can; written to the sidecar when possible."""
-        codes = _encode_codes(ids, matrix, previous)
-        codes.words.flags.writeable = codes.center.flags.writeable = False
-        self.code_builds += 1
-        if ids.size:
-            try:
-                center_path, words_path = self._code_paths(generation)
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                _save_atomic(center_path, codes.center)
-                _save_atomic(words_path, codes.words)
-            except OSError:
-                pass  # a cache only: the next process encodes again
-        return codes
+    def _open_matrix(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Map the current generation's matrix; None when missing or not the store's."""
+        check = self._check_ids()
+        if check is None:
+            return None
+        (path,) = self._paths(self.generation, "f32")
+        matrix = _map(path)
+        if (
+            matrix is None
+            or matrix.dtype != np.float32
+            or matrix.shape != (len(check.ids), check.expected.shape[1])
+            or not matrix.flags.c_contiguous
+            or not np.allclose(matrix[check.rows], check.expected, rtol=1e-5, atol=1e-6)
+        ):
+            return None
+        return check.ids, np.asarray(matrix)
 
-    def _previous_codes(self, generation: int) -> tuple[np.ndarray, Codes] | None:
-        """(ids, codes) of the newest older generation of this index in the sidecar,
-        if its files are there and hold together; their maps outlive the files."""
+    def _open_codes(self) -> tuple[np.ndarray, Codes] | None:
+        """Map the current generation's codes; None when missing or not the store's
+        rows (shapes, and the sentinel rows encoded again)."""
+        check = self._check_ids()
+        if check is None:
+            return None
+        center_path, words_path = self._paths(self.generation, "center", "b1")
+        codes = _mapped_codes(center_path, words_path, len(check.ids), check.expected.shape[1])
+        if codes is None:
+            return None
+        expected = binary_codes(check.expected, codes.center)
+        if not np.array_equal(codes.words[:, check.rows], expected):
+            return None
+        return check.ids, codes
+
+    # -- building from the store ------------------------------------------------
+
+    def _build_matrix(self) -> None:
+        """Read every embedding a block at a time, normalize, and write the matrix
+        (and ids) to the sidecar as it goes; map the result. Memory: one block, plus
+        the ids; the whole matrix only when the sidecar cannot be written."""
+        with self.store.embeddings() as reader:
+            generation, dim = reader.generation, reader.dim
+            n = reader.count()
+            ids, matrix = np.empty(n, np.int64), None
+            if n:
+                matrix = self._stream_matrix(reader, generation, ids)
+            if matrix is None:  # nothing to write, or nowhere to write it
+                matrix = np.empty((n, dim), np.float32)
+                done = 0
+                for block_ids, rows in reader.blocks():
+                    end = done + len(block_ids)
+                    ids[done:end], matrix[done:end] = block_ids, normalize_rows(rows)
+                    done = end
+        if not n:
+            remove_older(self.folder, self.index_id, generation)  # what they left is stale
+        ids.flags.writeable = matrix.flags.writeable = False
+        self.rebuilds += 1
+        self._adopt(generation, ids)
+        self._matrix = matrix
+
+    def _stream_matrix(self, reader, generation: int, ids: np.ndarray) -> np.ndarray | None:
+        """Write the normalized matrix straight into the sidecar and map it; fills
+        `ids` on the way. None when the sidecar cannot be written or mapped."""
+        ids_path, matrix_path = self._paths(generation, "ids", "f32")
         try:
-            names = os.listdir(self.folder)
+            with atomic_file(matrix_path) as handle:
+                write_npy_header(handle, (len(ids), reader.dim), "<f4")
+                done = 0
+                for block_ids, rows in reader.blocks():
+                    ids[done : done + len(block_ids)] = block_ids
+                    handle.write(normalize_rows(rows).data)
+                    done += len(block_ids)
+                save_atomic(ids_path, ids)  # ids first, the matrix as the block ends
         except OSError:
             return None
-        found = (_SIDECAR_FILE.fullmatch(name) for name in names)
-        older = {int(m[2]) for m in found if m and m[1] == self.index_id and int(m[2]) < generation}
-        for old in sorted(older, reverse=True)[:1]:
-            loaded = self._open_unchecked(old)
-            if loaded is not None:
-                return loaded
+        remove_older(self.folder, self.index_id, generation)
+        matrix = _map(matrix_path)  # None if a newer generation's writer removed it
+        return None if matrix is None else np.asarray(matrix)
+
+    def _build_codes(self) -> None:
+        """Encode the codes of the current generation, patching the previous
+        generation's where it can (see the module docstring), and publish them."""
+        with self.store.embeddings() as reader:
+            generation, dim = reader.generation, reader.dim
+            ids = reader.ids()
+            words = np.zeros((code_words(dim), len(ids)), np.uint64)
+            previous = self._reusable(reader, generation, len(ids), dim)
+            if previous is None:
+                center = _sample_center(reader, ids)
+                done = 0
+                for block_ids, rows in reader.blocks():
+                    end = done + len(block_ids)
+                    words[:, done:end] = binary_codes(normalize_rows(rows), center)
+                    done = end
+                self.rows_encoded += done
+            else:
+                old_ids, old = previous
+                center = np.array(old.center)
+                at = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
+                kept = old_ids[at] == ids
+                words[:, kept] = old.words[:, at[kept]]
+                for found, rows in reader.blocks(ids[~kept]):
+                    columns = np.searchsorted(ids, found)
+                    words[:, columns] = binary_codes(normalize_rows(rows), center)
+                    self.rows_encoded += len(found)
+        codes = Codes(words, center)
+        ids.flags.writeable = words.flags.writeable = center.flags.writeable = False
+        self.code_builds += 1
+        if len(ids):
+            self._publish(generation, {"ids": ids, "center": center, "b1": words})
+        else:
+            remove_older(self.folder, self.index_id, generation)
+        self._adopt(generation, ids)
+        self._codes = codes
+
+    def _reusable(self, reader, generation: int, n: int, dim: int):
+        """(ids, codes) of an older generation to patch: this cache's own, or the newest
+        older one in the sidecar whose sentinel rows still present in the store encode
+        as stored. None when there is none, or the size changed too much."""
+        candidates = []
+        if self._previous is not None:
+            candidates.append(self._previous)
+        for old in older_generations(self.folder, self.index_id, generation)[:1]:
+            ids_path, center_path, words_path = self._paths(old, "ids", "center", "b1")
+            old_ids = _map(ids_path)
+            if old_ids is None or old_ids.dtype != np.int64 or old_ids.ndim != 1:
+                continue
+            codes = _mapped_codes(center_path, words_path, len(old_ids), dim)
+            if codes is not None and _agrees_with_store(reader, np.asarray(old_ids), codes):
+                candidates.append((np.asarray(old_ids), codes))
+        for old_ids, codes in candidates:
+            grown = n / max(1, len(old_ids))
+            if codes.dim == dim and len(old_ids) and 1 / CENTER_DRIFT <= grown <= CENTER_DRIFT:
+                return old_ids, codes
         return None
 
-    def _open_unchecked(self, generation: int) -> tuple[np.ndarray, Codes] | None:
-        """An older generation's ids and codes, checked against its own matrix only."""
-        try:
-            ids = np.load(self._paths(generation)[0], mmap_mode="r", allow_pickle=False)
-            matrix = np.load(self._paths(generation)[1], mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        if not self._plausible(ids, matrix):
-            return None
-        codes = self._open_codes(generation, ids, matrix)
-        return None if codes is None else (np.asarray(ids), codes)
 
-    def _rebuild(self) -> None:
-        """Read every embedding once, normalize in place, write the sidecar (codes too)."""
-        generation, ids, matrix = self.store.load_embeddings()
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        if not matrix.flags.writeable:
-            matrix = matrix.copy()
-        normalize_rows(matrix)
-        matrix.flags.writeable = ids.flags.writeable = False  # like the mapped arrays
-        self.rebuilds += 1
-        previous = self._previous_codes(generation) if ids.size else None
-        codes = self._encode(generation, ids, matrix, previous)
-        if ids.size:
-            self._write(generation, ids, matrix)
-        else:  # nothing to publish; what older generations left is stale
-            self._remove_older(generation)
-        self._ids, self._matrix, self.generation = ids, matrix, generation
-        self._codes, self._matrix_file = codes, None
-
-    def _write(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> None:
-        """Publish both files atomically, then remove older generations. Never raises:
-        a sidecar that cannot be written only costs the next process a rebuild."""
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            ids_path, matrix_path = self._paths(generation)
-            _save_atomic(ids_path, ids)
-            _save_atomic(matrix_path, matrix)
-        except OSError:
-            return
-        self._remove_older(generation)
-
-    def _remove_older(self, generation: int) -> None:
-        """Delete older generations and other indexes' files (readers that mapped them
-        keep their pages)."""
-        try:
-            entries = list(os.scandir(self.folder))
-        except OSError:
-            return
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        for entry in entries:
-            match = _SIDECAR_FILE.fullmatch(entry.name)
-            try:
-                if match and (match.group(1) != self.index_id or int(match.group(2)) < generation):
-                    os.unlink(entry.path)
-                elif entry.name.endswith(".tmp") and _left_over(entry.name, entry.stat(), cutoff):
-                    os.unlink(entry.path)
-            except OSError:
-                pass  # gone already, or in use where that matters
+def _map(path) -> np.ndarray | None:
+    """An `.npy` file mapped read-only; None when missing, truncated or not one."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
 
 
-def _codes_fit(codes: Codes, matrix: np.ndarray) -> bool:
-    """Whether `codes` are those of `matrix`: shapes, types, and SENTINEL_ROWS rows."""
-    n, dim = matrix.shape
-    words, center = codes.words, codes.center
+def _sentinels(n: int) -> np.ndarray:
+    """SENTINEL_ROWS row positions spread over `n` rows, first and last included."""
+    return np.unique(np.linspace(0, n - 1, SENTINEL_ROWS).astype(np.int64))
+
+
+def _mapped_codes(center_path, words_path, n: int, dim: int) -> Codes | None:
+    """Mapped center and words whose shapes and types fit `n` rows of `dim`."""
+    center, words = _map(center_path), _map(words_path)
+    if center is None or words is None:
+        return None
     if not (
         words.dtype == np.uint64
         and words.shape == (code_words(dim), n)
@@ -380,74 +440,32 @@ def _codes_fit(codes: Codes, matrix: np.ndarray) -> bool:
         and center.shape == (dim,)
         and bool(np.all(np.isfinite(center)))
     ):
+        return None
+    return Codes(np.asarray(words), np.asarray(center))
+
+
+def _agrees_with_store(reader, ids: np.ndarray, codes: Codes) -> bool:
+    """Whether an older generation's codes encode its sentinel rows that the store
+    still holds as the store holds them (at least one must still be there)."""
+    if not len(ids) or not np.all(ids[1:] > ids[:-1]):
         return False
-    rows = np.unique(np.linspace(0, n - 1, SENTINEL_ROWS).astype(np.int64))
-    expected = binary_codes(matrix[rows], center)
-    return bool(np.array_equal(words[:, rows], expected))
-
-
-def _encode_codes(ids: np.ndarray, matrix: np.ndarray, previous: tuple | None) -> Codes:
-    """All rows encoded around their mean; or, given an older generation's (ids, codes)
-    of a similar size, its center kept and the codes of rows it has copied."""
-    n, dim = matrix.shape
-    if previous is not None:
-        old_ids, old = previous
-        grown = n / max(1, len(old_ids))
-        if old.center.shape == (dim,) and 1 / CENTER_DRIFT <= grown <= CENTER_DRIFT:
-            at = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
-            kept = old_ids[at] == ids
-            words = np.zeros((code_words(dim), n), np.uint64)
-            words[:, kept] = old.words[:, at[kept]]
-            binary_codes(matrix, old.center, rows=np.flatnonzero(~kept), out=words)
-            return Codes(words, np.array(old.center))
-    center = row_mean(matrix)
-    return Codes(binary_codes(matrix, center), center)
-
-
-@lru_cache(maxsize=1)
-def _host() -> str:
-    """This machine's name as it goes into temporary file names (letters, digits, -)."""
-    import platform
-
-    return re.sub(r"[^A-Za-z0-9-]", "-", platform.node())[:64] or "host"
-
-
-def _left_over(name: str, stat: os.stat_result, cutoff: float) -> bool:
-    """Whether a temporary file is a dead writer's: named for a process of this host
-    that is gone. A file of another host (a shared folder), of a live process or of
-    this one, or with an older name, only once it is older than `cutoff`."""
-    match = _TEMP_FILE.fullmatch(name)
-    if match and match["host"] == _host() and os.name == "posix":
-        pid = int(match["pid"])
-        if 0 < pid != os.getpid() and not _running(pid):
-            return True
-    return stat.st_mtime < cutoff
-
-
-def _running(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 only asks)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    found, rows = reader.rows_of(ids[_sentinels(len(ids))])
+    if not len(found):
         return False
-    except OSError:
-        return True  # it exists, but belongs to someone else
-    return True
+    columns = np.searchsorted(ids, found)
+    expected = binary_codes(normalize_rows(rows), codes.center)
+    return bool(np.array_equal(codes.words[:, columns], expected))
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write `array` as `.npy` under a temporary name in the same folder, then rename.
-    The name holds this host and pid, so that a later writer can tell when the process
-    that left it is dead."""
-    prefix = f".{path.name}.{_host()}.{os.getpid()}."
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+def _sample_center(reader, ids: np.ndarray) -> np.ndarray:
+    """The mean of up to CENTER_SAMPLE normalized rows spread evenly over the ids
+    (all of them in a smaller index), summed in float64."""
+    total = np.zeros(reader.dim, np.float64)
+    if not len(ids):
+        return total.astype(np.float32)
+    picks = ids[np.unique(np.linspace(0, len(ids) - 1, min(len(ids), CENTER_SAMPLE)).astype(int))]
+    count = 0
+    for _, rows in reader.blocks(picks):
+        total += normalize_rows(rows).sum(axis=0, dtype=np.float64)
+        count += len(rows)
+    return (total / max(1, count)).astype(np.float32)

@@ -318,7 +318,9 @@ def test_bad_arguments_are_config_errors(retriever, client):
 def test_index_end_to_end(corpus_db, fake):
     index = Index(corpus_db, host=fake.url)
     assert "21 documents" in repr(index) and "nomic-embed-text" in repr(index)
-    assert index.status()["chunks"] > 21 and index.status()["exists"]
+    status = index.status()
+    assert status["chunks"] > 21 and status["exists"] and status["vector_search"] == "exact"
+    assert status["resident_bytes_per_chunk"] == 8 + 4 * status["dim"]  # id + float32 row
     hits = index.search("tinned peaches", k=3)
     assert hits[0].path.endswith("station_history.md")
     result = index.ask(MULES, temperature=0)

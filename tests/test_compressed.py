@@ -46,6 +46,10 @@ def exact_ranking(matrix: np.ndarray, q: np.ndarray, k: int) -> tuple[list[int],
     return order.tolist(), scores[order]
 
 
+def cache_matrix(store: Store) -> np.ndarray:
+    return VectorCache(store).load()[1]
+
+
 def rows_of(hits, store: Store) -> list[int]:
     ids, _ = VectorCache(store).load()
     return np.searchsorted(ids, [h.chunk_id for h in hits]).tolist()
@@ -91,7 +95,7 @@ def planted(store: Store, seed: int) -> tuple[np.ndarray, np.ndarray]:
     raw[near] = base + 0.05 * rng.normal(size=(10, DIM)).astype(np.float32)
     for part, rows in enumerate(np.array_split(raw, 3)):
         add_document(store, f"{part}.txt", rows)
-    VectorCache(store).refresh()  # so that searches map the sidecar and pread rows from it
+    VectorCache(store).load_codes()  # written to the sidecar: searches map them
     return unit(raw), base
 
 
@@ -100,8 +104,8 @@ def test_compressed_results_are_the_exact_ones_when_the_top_k_are_candidates(sto
     matrix, q = planted(store, seed)
     compressed = Retriever(store=store, exact=False, rescore=3)
     truth, scores = exact_ranking(matrix, q, 10)
-    _, _, codes = compressed.vectors.load_codes()
-    assert codes.matrix_file is not None
+    _, codes = compressed.vectors.load_codes()
+    assert compressed.vectors.code_builds == 0  # mapped
     candidates = compressed._candidates(unit(q), codes, None, 10)
     assert len(candidates) == 30 and set(truth) <= set(candidates.tolist())  # a real cut
     hits = compressed.search_vector(q, k=10)
@@ -113,15 +117,31 @@ def test_compressed_results_are_the_exact_ones_when_the_top_k_are_candidates(sto
     np.testing.assert_allclose([h.score for h in exact], [h.score for h in hits], rtol=3e-7)
 
 
-def test_rows_are_read_from_the_sidecar_file_or_else_from_the_map(store):
-    matrix, _ = planted(store, 0)
-    cache = VectorCache(store)
-    _, mapped, codes = cache.load_codes()
-    rows = np.array([599, 3, 250])
-    np.testing.assert_allclose(codes.rows(mapped, rows), matrix[rows], rtol=1e-6)
-    os.unlink(codes.matrix_file[0])  # a newer writer removed it: the map still reads
-    np.testing.assert_array_equal(codes.rows(mapped, rows), mapped[rows])
-    assert codes.rows(mapped, np.array([], np.int64)).shape == (0, DIM)
+def test_rescoring_reads_only_the_candidates_from_the_store(store, monkeypatch):
+    planted(store, 0)
+    compressed = Retriever(store=store, exact=False, rescore=3)
+    read = []
+    embeddings_of = store.embeddings_of
+
+    def counted(ids):
+        read.append(len(ids))
+        return embeddings_of(ids)
+
+    monkeypatch.setattr(store, "embeddings_of", counted)
+    assert len(compressed.search_vector(np.ones(DIM), k=10)) == 10
+    assert read == [30]  # rescore x k rows, and no matrix built or mapped
+    assert compressed.vectors.rebuilds == 0 and compressed.vectors._matrix is None
+
+
+def test_a_candidate_removed_since_the_codes_loaded_is_left_out(store):
+    matrix, q = planted(store, 1)
+    compressed = Retriever(store=store, exact=False, rescore=3)
+    ids, codes = compressed.vectors.load_codes()
+    store.delete_documents(["/docs/0.txt"])  # rows 0-199 go, in another write
+    ranked = compressed._rank(q, ids, None, codes, 10, None)
+    assert ranked and all(cid > ids[199] for cid, _ in ranked)
+    rows = np.searchsorted(ids, [cid for cid, _ in ranked])
+    np.testing.assert_allclose([s for _, s in ranked], matrix[rows] @ unit(q), rtol=1e-6)
 
 
 def test_compressed_scores_are_exact_cosines_even_for_a_poor_candidate_set(store):
@@ -130,7 +150,8 @@ def test_compressed_scores_are_exact_cosines_even_for_a_poor_candidate_set(store
     q = np.random.default_rng(3).normal(size=DIM)
     hits = compressed.search_vector(q, k=5)
     rows = rows_of(hits, store)
-    np.testing.assert_allclose([h.score for h in hits], matrix[rows] @ unit(q), rtol=1e-6)
+    cosines = matrix[rows] @ unit(q)
+    np.testing.assert_allclose([h.score for h in hits], cosines, rtol=1e-6, atol=1e-7)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
@@ -188,13 +209,37 @@ def code_files(store: Store):
     return folder / f"{key}.center.npy", folder / f"{key}.b1.npy"
 
 
-def test_refresh_writes_codes_the_next_process_maps(store):
+def test_refresh_writes_codes_the_next_process_maps(store, monkeypatch):
     filled(store)
+    monkeypatch.setattr(vectors_module, "COMPRESSED_MIN_ROWS", 600)
     VectorCache(store).refresh()
     later = VectorCache(store)
-    ids, _, codes = later.load_codes()
+    ids, codes = later.load_codes()
     assert later.rebuilds == 0 and later.code_builds == 0
     assert codes.words.shape == (1, len(ids)) and not codes.words.flags.writeable
+    # full precision is kept once, in the database: the sidecar holds no float copy
+    key = f"{store.index_id}-g{store.generation}"
+    parts = ("b1", "center", "ids")
+    assert sorted(os.listdir(sidecar_dir(store.path))) == [f"{key}.{p}.npy" for p in parts]
+
+
+def test_refresh_below_the_threshold_builds_the_matrix_only(store):
+    filled(store)
+    cache = VectorCache(store)
+    cache.refresh()
+    assert cache.rebuilds == 1 and cache.code_builds == 0
+    assert not code_files(store)[1].exists()
+
+
+def test_exact_search_of_a_compressed_index_builds_its_matrix_when_asked(store, monkeypatch):
+    matrix = filled(store)
+    monkeypatch.setattr(vectors_module, "COMPRESSED_MIN_ROWS", 600)
+    VectorCache(store).refresh()
+    exact = Retriever(store=store, exact=True)
+    q = np.random.default_rng(6).normal(size=DIM)
+    truth, _ = exact_ranking(matrix, q, 5)
+    assert rows_of(exact.search_vector(q, k=5), store) == truth
+    assert exact.vectors.rebuilds == 1 and exact.vectors.code_builds == 0
 
 
 def damage_codes(store: Store, how: str) -> None:
@@ -220,11 +265,11 @@ def damage_codes(store: Store, how: str) -> None:
 )
 def test_damaged_codes_are_encoded_again(store, how):
     matrix = filled(store)
-    VectorCache(store).refresh()
+    VectorCache(store).load_codes()
     damage_codes(store, how)
     cache = VectorCache(store)
-    ids, _, codes = cache.load_codes()
-    assert cache.rebuilds == 0 and cache.code_builds == 1  # the matrix itself was fine
+    ids, codes = cache.load_codes()
+    assert cache.rebuilds == 0 and cache.code_builds == 1
     np.testing.assert_array_equal(codes.words, binary_codes(matrix, codes.center))
     again = VectorCache(store)
     again.load_codes()
@@ -233,14 +278,14 @@ def test_damaged_codes_are_encoded_again(store, how):
 
 def test_codes_of_another_generation_are_never_used(store):
     filled(store)
-    VectorCache(store).refresh()
+    VectorCache(store).load_codes()
     old_center, old_words = (path.read_bytes() for path in code_files(store))
     add_document(store, "new.txt", clustered(50, 9))  # a new generation, 650 rows
-    VectorCache(store).refresh()
+    VectorCache(store).load_codes()
     for path, data in zip(code_files(store), (old_center, old_words), strict=True):
         path.write_bytes(data)  # the older codes under the newer name: stale
     cache = VectorCache(store)
-    ids, matrix, codes = cache.load_codes()
+    ids, codes = cache.load_codes()
     assert cache.code_builds == 1 and codes.words.shape[1] == len(ids) == 650
 
 
@@ -252,32 +297,48 @@ def test_a_retriever_never_mixes_codes_and_rows_of_two_generations(store):
     target[0, 0] = 1.0
     add_document(store, "later.txt", target)  # written after the codes were loaded
     hits = compressed.search_vector(target[0], k=1)
-    ids, _, codes = compressed.vectors.load_codes()
+    ids, codes = compressed.vectors.load_codes()
     assert codes.words.shape[1] == len(ids) == 601
     assert hits[0].path == "/docs/later.txt" and hits[0].score == pytest.approx(1.0)
 
 
-def test_a_small_change_copies_the_old_codes_and_keeps_the_center(store):
+@pytest.mark.parametrize("previous", ["in this process", "in the sidecar"])
+def test_a_small_change_reads_and_encodes_only_the_new_rows(store, previous):
     filled(store)
-    VectorCache(store).refresh()
-    _, _, before = VectorCache(store).load_codes()
-    add_document(store, "1.txt", clustered(10, 7))  # replaces 200 rows by 10 new ones
     cache = VectorCache(store)
-    cache.refresh()
-    ids, matrix, after = cache.load_codes()
+    _, before = cache.load_codes()
+    add_document(store, "1.txt", clustered(10, 7))  # replaces 200 rows by 10 new ones
+    if previous == "in the sidecar":
+        cache = VectorCache(store)  # a new process: the older generation's files
+    encoded = cache.rows_encoded
+    ids, after = cache.load_codes()
+    assert cache.rows_encoded - encoded == 10
+    _, matrix = VectorCache(store).load()
     np.testing.assert_array_equal(after.center, before.center)
     np.testing.assert_array_equal(after.words, binary_codes(matrix, before.center))
     assert len(ids) == 410
 
 
+def test_older_codes_that_disagree_with_the_store_are_not_patched_in(store):
+    filled(store)
+    VectorCache(store).load_codes()
+    center, words = code_files(store)
+    data = np.load(words)
+    data[:, 0] ^= np.uint64(0xFF)  # a sentinel row the store still has
+    np.save(words, data)
+    add_document(store, "new.txt", clustered(10, 7))
+    cache = VectorCache(store)
+    ids, codes = cache.load_codes()
+    assert cache.rows_encoded == len(ids) == 610  # encoded from scratch
+    np.testing.assert_array_equal(codes.words, binary_codes(cache_matrix(store), codes.center))
+
+
 def test_a_large_change_centers_the_codes_again(store):
     filled(store, n=60)
-    VectorCache(store).refresh()
-    _, _, before = VectorCache(store).load_codes()
+    _, before = VectorCache(store).load_codes()
     add_document(store, "big.txt", clustered(200, 8) + 5.0)  # 4x the rows, elsewhere
-    cache = VectorCache(store)
-    cache.refresh()
-    _, matrix, after = cache.load_codes()
+    _, after = VectorCache(store).load_codes()
+    matrix = cache_matrix(store)
     np.testing.assert_allclose(after.center, row_mean(matrix), rtol=1e-5)
     assert not np.allclose(after.center, before.center)
 

@@ -122,9 +122,7 @@ def test_a_new_index_its_folder_and_sidecar_are_private(tmp_path, fake_ollama, u
         with Store(db) as store:
             store.counts()  # an open reader makes SQLite create index.db-wal and -shm
             files = [p for p in folder.iterdir() if p != sidecar] + list(sidecar.iterdir())
-            assert (
-                len(files) == 8
-            )  # database, -wal, -shm, .lock, the sidecar's ids, vectors, codes, center
+            assert len(files) == 6  # database, -wal, -shm, .lock, the sidecar's ids, matrix
             assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
     finally:
         os.umask(saved)

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ragkit.store as store_module
+import ragkit.store.embeddings as embeddings_module
 from ragkit.errors import ConfigError, IndexMismatch, IndexNotFound, StoreError
 from ragkit.store import MAX_QUERY_TOKENS, SCHEMA_VERSION, NewDocument, Store, fts_query
 
@@ -274,7 +275,7 @@ def test_many_chunks_in_one_document(store, monkeypatch):
 
 
 def test_load_embeddings_round_trips_exact_values_in_id_order(store, monkeypatch):
-    monkeypatch.setattr(store_module, "FETCH_BATCH", 2)  # several batches
+    monkeypatch.setattr(embeddings_module, "FETCH_BATCH", 2)  # several batches
     a, b = vectors(3, seed=1), vectors(2, seed=2)
     store.replace_document(doc("/a.md"), chunks_of("a0", "a1", "a2"), a)
     store.replace_document(doc("/b.md"), chunks_of("b0", "b1"), b.astype(">f4"))
@@ -289,6 +290,25 @@ def test_load_embeddings_round_trips_exact_values_in_id_order(store, monkeypatch
 def test_load_embeddings_of_an_empty_index(store):
     generation, ids, matrix = store.load_embeddings()
     assert generation == store.generation and ids.shape == (0,) and matrix.shape == (0, DIM)
+
+
+def test_the_embedding_reader_gives_blocks_and_rows_by_id_of_one_snapshot(store):
+    a = vectors(5, seed=3)
+    store.replace_document(doc("/a.md"), chunks_of(*"abcde"), a)
+    with store.embeddings() as reader:
+        ids = reader.ids()
+        other = Store(store.path)  # another process writes while the reader reads
+        other.replace_document(doc("/b.md"), chunks_of("late"), vectors(1, seed=4))
+        blocks = [(i.copy(), r.copy()) for i, r in reader.blocks(rows=2)]
+        found, rows = reader.rows_of([ids[3], ids[0], 999, ids[3]])
+        assert reader.count() == 5 and reader.dim == DIM
+    other.close()
+    assert [len(i) for i, _ in blocks] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([i for i, _ in blocks]), ids)
+    np.testing.assert_array_equal(np.vstack([r for _, r in blocks]), a)
+    assert found.tolist() == [ids[0], ids[3]]  # ascending, once each, unknown ids left out
+    np.testing.assert_array_equal(rows, a[[0, 3]])
+    assert store.counts() == (2, 6)
 
 
 def test_chunks_come_back_in_the_order_asked(store):

@@ -37,6 +37,7 @@ import numpy as np
 from ..embedmodels import same_model
 from ..errors import ConfigError, IndexMismatch, IndexNotFound, RagkitError, StoreError
 from ..words import STOPWORDS
+from .embeddings import REEMBED_HINT, EmbeddingReader
 from .opening import (
     NOT_AN_INDEX_HINT,
     connect,
@@ -54,14 +55,12 @@ if TYPE_CHECKING:  # sqlite-utils imports click; load it only when `Store.db` is
     import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
-FETCH_BATCH = 1024  # rows per fetchmany() in load_embeddings: 3 MB joins; 8192 was slower
 INSERT_BATCH = 256  # chunk rows per multi-row INSERT (8 parameters each)
 MAX_QUERY_TOKENS = 64  # words kept from a keyword query
 CONTEXT_WEIGHT = 1.0  # BM25 weight of a chunk's title and heading path; its text weighs 1
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits, like unicode61
 _ABSOLUTE_GLOB = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
-_REEMBED_HINT = "Rebuild the index with `ragkit index --reembed PATH`"
 _BUILD_HINT = "Build it with `ragkit index FOLDER`, or point --db or RAGKIT_DB at an index"
 
 _INSERT_DOCUMENT = """INSERT INTO documents (path, hash, size, mtime, type, title, indexed_at)
@@ -378,7 +377,7 @@ class Store:
                 raise StoreError(
                     self.path,
                     f"holds {current['dim']}-d embeddings, not {dim}-d",
-                    hint=_REEMBED_HINT,
+                    hint=REEMBED_HINT,
                 )
             changed = [(k, v) for k, v in wanted.items() if current.get(k) != v]
             if changed:
@@ -472,7 +471,7 @@ class Store:
             raise StoreError(
                 self.path,
                 f"holds {row[0]}-d embeddings; refusing {matrix.shape[1]}-d ones",
-                hint=_REEMBED_HINT,
+                hint=REEMBED_HINT,
             )
 
     @staticmethod
@@ -540,28 +539,32 @@ class Store:
 
     # -- reads for retrieval ----------------------------------------------------
 
-    def load_embeddings(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """(generation, chunk ids int64 (n,), embeddings float32 (n, dim)), ordered by id.
-
-        One read transaction, so generation and rows agree. Blobs are copied in
-        batches of FETCH_BATCH straight into one preallocated matrix.
-        """
+    @contextmanager
+    def embeddings(self) -> Iterator[EmbeddingReader]:
+        """An `EmbeddingReader` over one read transaction: ids, blocks of rows and rows
+        by id, all of one generation, in bounded memory (`store/embeddings.py`)."""
         with self._read() as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            generation = int(meta.get("generation", 0))
-            n, width = conn.execute(
-                "SELECT count(*), (SELECT length(embedding) FROM chunks LIMIT 1) FROM chunks"
-            ).fetchone()
-            if n == 0:
-                dim = _optional_int(meta.get("dim")) or 0
-                return generation, np.empty(0, np.int64), np.empty((0, dim), np.float32)
-            ids, matrix = np.empty(n, np.int64), np.empty((n, width // 4), np.float32)
-            cursor = conn.execute("SELECT id, embedding FROM chunks ORDER BY id")
-            done = 0
-            while batch := cursor.fetchmany(FETCH_BATCH):
-                self._copy_batch(batch, ids, matrix, done)
-                done += len(batch)
-        return generation, ids, matrix
+            width = conn.execute("SELECT length(embedding) FROM chunks LIMIT 1").fetchone()
+            dim = width[0] // 4 if width else _optional_int(meta.get("dim")) or 0
+            yield EmbeddingReader(conn, self.path, int(meta.get("generation", 0)), dim)
+
+    def load_embeddings(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(generation, chunk ids int64 (n,), embeddings float32 (n, dim)), ordered by id,
+        all in memory: for small indexes and tests (the sidecar streams instead)."""
+        with self.embeddings() as reader:
+            blocks = [(ids.copy(), rows.copy()) for ids, rows in reader.blocks()]
+            generation, dim = reader.generation, reader.dim
+        if not blocks:
+            return generation, np.empty(0, np.int64), np.empty((0, dim), np.float32)
+        ids, rows = zip(*blocks, strict=True)
+        return generation, np.concatenate(ids), np.concatenate(rows)
+
+    def embeddings_of(self, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(found ids ascending, float32 rows)` of these chunks, as stored; ids of
+        chunks removed since are left out. For rescoring search candidates."""
+        with self.embeddings() as reader:
+            return reader.rows_of(ids)
 
     def id_summary(self, sample_ids: Sequence[int]) -> IdSummary:
         """Count, lowest and highest chunk id, and the float32 embeddings of the chunks
@@ -575,14 +578,6 @@ class Store:
         samples = {row[0]: np.frombuffer(row[1], dtype="<f4") for row in rows}
         generation = int(generation[0]) if generation else 0
         return IdSummary(generation, count, lowest, highest, samples)
-
-    def _copy_batch(self, batch: list[tuple], ids: np.ndarray, matrix: np.ndarray, at: int) -> None:
-        end = at + len(batch)
-        ids[at:end] = [row[0] for row in batch]
-        joined = b"".join([row[1] for row in batch])
-        if len(joined) != matrix.shape[1] * 4 * len(batch):
-            raise StoreError(self.path, "holds embeddings of different sizes", hint=_REEMBED_HINT)
-        matrix[at:end] = np.frombuffer(joined, dtype="<f4").reshape(len(batch), -1)
 
     def chunks(self, ids: Sequence[int]) -> list[ChunkRow]:
         """The chunks with these ids, in the order given; unknown ids are skipped."""
