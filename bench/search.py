@@ -20,7 +20,17 @@ each size, in the same run:
     own process, embeds the query at once) on the default path: wall time
     (<= 1.0 s at 100k) and peak RSS (<= 0.3 x the float32 matrix at 1M, where
     the compressed path is the default);
-  * disk bytes per chunk: database and sidecar.
+  * disk bytes per chunk: database and sidecar;
+  * the sidecar's build, in its own process (as `ragkit index` runs it): wall time
+    and peak RSS, and its update after one document of 2,000 chunks is added and
+    then removed again (rows read and encoded, time, peak RSS).
+
+Sizes whose float32 matrix would not fit in memory (10M x 768 = 30 GB; say
+`--sizes 1M,10M`) are measured without one: no floor or exact path of their own;
+the compressed path's warm latency against the 1M floor of the same run (target
+<= 2x), and recall@10 against an exact top 10 computed by streaming every stored
+blob once (target >= 0.95). Such an index needs ~42 GB of disk; `--keep DIR`
+keeps it for later runs.
 
 Then the same recall figures on real all-MiniLM-L6-v2 embeddings of real text
 chunks, cached by bench/real_vectors.py (skipped, with a note, when absent).
@@ -32,6 +42,7 @@ import argparse
 import gc
 import random
 import statistics
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -53,7 +64,7 @@ from vectorsets import Mixture, real_minilm, real_minilm_path
 from ragkit.chunking import Chunk
 from ragkit.retriever import RESCORE, Retriever
 from ragkit.store import NewDocument, Store
-from ragkit.vectors import VectorCache, sidecar_bytes, uses_codes
+from ragkit.vectors import normalize_rows, sidecar_bytes, sidecar_dir, uses_codes
 
 DIM = 768
 K = 10
@@ -69,6 +80,10 @@ TARGET_RSS_SHARE = 0.3  # of the float32 matrix, on the compressed path, at 1M
 COMPRESSED_SIZES = (1_000_000,)
 COLD_RUNS = 3
 OTHER_RESCORES = (5, 10, 20)
+IN_MEMORY_GIB = 8.0  # larger float32 matrices: no floor, exact top k streamed
+TARGET_LARGE_RATIO = 2.0  # compressed at 10M vs the 1M floor
+TARGET_RECALL_LARGE = 0.95
+STREAM_BLOCK = 32_768  # rows per block when streaming the exact top k
 
 _WORDS = """dome telescope mirror shutter azimuth altitude motor encoder sensor camera
 filter focus star galaxy nebula cluster planet moon comet exposure frame calibration
@@ -86,9 +101,18 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
+def bench_chunks(first: int, count: int, words: random.Random) -> list[Chunk]:
+    chunks = []
+    for seq in range(count):
+        text = f"chunk {first + seq} " + " ".join(words.choices(_WORDS, k=8))
+        chunks.append(Chunk(seq, text, seq * 100, seq * 100 + len(text), None, None))
+    return chunks
+
+
 def build_index(db: Path, vectors, n: int, dim: int) -> float:
     """Write `n` chunks through `Store.replace_document`, `vectors(first, count)`
-    giving the rows of each document, then build the sidecar as ingest does."""
+    giving the rows of each document; then build the sidecar as ingest does, in a
+    process of its own (`build_sidecar`). Returns the seconds of the store writes."""
     words = random.Random(n)
     started = time.perf_counter()
     with Store(db) as store:
@@ -97,14 +121,76 @@ def build_index(db: Path, vectors, n: int, dim: int) -> float:
         )
         for doc, first in enumerate(range(0, n, CHUNKS_PER_DOCUMENT)):
             count = min(CHUNKS_PER_DOCUMENT, n - first)
-            chunks = []
-            for seq in range(count):
-                text = f"chunk {first + seq} " + " ".join(words.choices(_WORDS, k=8))
-                chunks.append(Chunk(seq, text, seq * 100, seq * 100 + len(text), None, None))
             record = NewDocument(f"/bench/doc{doc:05d}.txt", f"h{doc}", 1, 0.0, "text", None)
-            store.replace_document(record, chunks, vectors(first, count))
-        VectorCache(store).refresh()
+            store.replace_document(record, bench_chunks(first, count, words), vectors(first, count))
     return time.perf_counter() - started
+
+
+_REFRESH = """
+import sys
+from ragkit.store import Store
+from ragkit.vectors import VectorCache
+with Store(sys.argv[1], create=False) as store:
+    cache = VectorCache(store)
+    cache.refresh()
+    print(cache.rows_encoded, cache.rebuilds, cache.code_builds)
+"""
+
+
+def build_sidecar(db: Path):
+    """`VectorCache.refresh()` in its own process: (ChildRun, rows it encoded)."""
+    run = run_measured([sys.executable, "-c", _REFRESH, str(db)])
+    if run.returncode != 0:
+        raise SystemExit(f"sidecar build failed: {run.stderr.strip()}")
+    return run, int(run.stdout.split()[0])
+
+
+def bench_build(table: Table, name: str, db: Path, n: int, store_seconds: float | None) -> None:
+    """The sidecar's full build, then its update after a document comes and goes."""
+    if store_seconds is not None:
+        table.add(
+            f"[{name}] store writes (replace_document)",
+            f"{store_seconds:.1f} s ({n / store_seconds:,.0f} chunks/s)",
+        )
+    for path in sidecar_dir(db).glob("*"):
+        path.unlink()  # a build from scratch, as after `ragkit index` on a new folder
+    run, encoded = build_sidecar(db)
+    built = "codes" if uses_codes(n) else "matrix"
+    table.add(
+        f"[{name}] sidecar build from scratch: {built} ({encoded:,} rows encoded)",
+        f"{run.seconds:.1f} s, peak RSS {mib(run.peak_rss)} (matrix {mib(n * DIM * 4)})",
+    )
+    words, mix = random.Random(7), Mixture(DIM)
+    with Store(db, create=False) as store:
+        record = NewDocument("/bench/added.txt", "added", 1, 0.0, "text", None)
+        chunks = bench_chunks(n, CHUNKS_PER_DOCUMENT, words)
+        store.replace_document(record, chunks, mix.sample(CHUNKS_PER_DOCUMENT, seed=77))
+    added, added_rows = build_sidecar(db)
+    with Store(db, create=False) as store:
+        store.delete_documents(["/bench/added.txt"])
+    removed, removed_rows = build_sidecar(db)
+    table.add(
+        f"[{name}] sidecar update: +{CHUNKS_PER_DOCUMENT:,} chunks / the same removed",
+        f"{added.seconds:.2f} s ({added_rows:,} rows encoded) / "
+        f"{removed.seconds:.2f} s ({removed_rows:,}), peak RSS {mib(added.peak_rss)}",
+    )
+
+
+def streamed_truth(db: Path, queries: np.ndarray) -> list[set[int]]:
+    """The exact top K chunk ids of each query, from one pass over the stored blobs
+    (no matrix in memory): for indexes too large for the exact path."""
+    queries = normalize_rows(np.array(queries, np.float32))
+    best_scores = np.full((len(queries), K), -np.inf, np.float32)
+    best_ids = np.zeros((len(queries), K), np.int64)
+    with Store(db, create=False) as store, store.embeddings() as reader:
+        for ids, rows in reader.blocks(rows=STREAM_BLOCK):
+            scores = queries @ normalize_rows(rows).T
+            merged = np.concatenate([best_scores, scores], axis=1)
+            merged_ids = np.concatenate([best_ids, np.broadcast_to(ids, scores.shape)], axis=1)
+            top = np.argpartition(merged, -K, axis=1)[:, -K:]
+            best_scores = np.take_along_axis(merged, top, axis=1)
+            best_ids = np.take_along_axis(merged_ids, top, axis=1)
+    return [set(row.tolist()) for row in best_ids]
 
 
 def existing_size(db: Path) -> int | None:
@@ -134,10 +220,11 @@ def timed_in_turns(funcs, queries: list[np.ndarray]) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def recall_at_k(db: Path, queries: np.ndarray, rescores) -> dict[int, float]:
+def recall_at_k(db: Path, queries: np.ndarray, rescores, truth=None) -> dict[int, float]:
     """Mean share of the exact top K that the compressed path finds, per rescore."""
-    with Retriever(db, exact=True) as exact:
-        truth = [{h.chunk_id for h in exact.search_vector(q, k=K)} for q in queries]
+    if truth is None:
+        with Retriever(db, exact=True) as exact:
+            truth = [{h.chunk_id for h in exact.search_vector(q, k=K)} for q in queries]
     found = {}
     for rescore in rescores:
         with Retriever(db, exact=False, rescore=rescore) as compressed:
@@ -146,31 +233,40 @@ def recall_at_k(db: Path, queries: np.ndarray, rescores) -> dict[int, float]:
     return found
 
 
-def add_recall(table: Table, name: str, db: Path, queries: np.ndarray) -> None:
-    recalls = recall_at_k(db, queries, (RESCORE, *OTHER_RESCORES))
+def add_recall(
+    table: Table, name: str, db: Path, queries: np.ndarray, *, streamed: bool = False
+) -> None:
+    truth = streamed_truth(db, queries) if streamed else None
+    recalls = recall_at_k(db, queries, (RESCORE, *OTHER_RESCORES), truth)
+    target = TARGET_RECALL_LARGE if streamed else TARGET_RECALL
     table.add(
         f"[{name}] recall@{K}, compressed vs exact, rescore {RESCORE} x k ({len(queries)} q)",
         f"{recalls[RESCORE]:.4f}",
-        f">= {TARGET_RECALL}",
-        recalls[RESCORE] >= TARGET_RECALL,
+        f">= {target}",
+        recalls[RESCORE] >= target,
     )
     others = ", ".join(f"{r}: {recalls[r]:.4f}" for r in OTHER_RESCORES)
     table.add(f"[{name}] recall@{K} at other rescore factors", others)
 
 
-def bench_size(table: Table, work: Path, n: int, args, url: str, mix: Mixture) -> None:
+def bench_size(
+    table: Table, work: Path, n: int, args, url: str, mix: Mixture, floors: dict
+) -> None:
     name = label(n)
     db = work / f"search-{name}.db"
+    store_seconds = None
     if existing_size(db) != n:
         remove_index(db)
-        took = build_index(db, lambda first, count: mix.sample(count, args.seed + first), n, DIM)
-        table.add(
-            f"[{name}] build (replace_document + sidecar)",
-            f"{took:.1f} s ({n / took:,.0f} chunks/s)",
-        )
+        vectors = lambda first, count: mix.sample(count, args.seed + first)  # noqa: E731
+        store_seconds = build_index(db, vectors, n, DIM)
+    bench_build(table, name, db, n, store_seconds)
     queries = list(mix.sample(args.queries, seed=10**9))
-    bench_latency(table, name, n, db, queries)
-    add_recall(table, name, db, mix.sample(args.recall_queries, seed=2**31))
+    large = n * DIM * 4 > args.in_memory_gib * 2**30
+    if large:
+        bench_large_latency(table, name, db, queries, floors)
+    else:
+        floors[n] = bench_latency(table, name, n, db, queries)
+    add_recall(table, name, db, mix.sample(args.recall_queries, seed=2**31), streamed=large)
     bench_cold(table, name, n, db, url)
     with Store(db, create=False) as store:
         stats = store.stats()
@@ -219,6 +315,28 @@ def bench_latency(table: Table, name: str, n: int, db: Path, queries) -> None:
         f"<= {TARGET_COMPRESSED_RATIO}" if n in COMPRESSED_SIZES else "",
         ratio <= TARGET_COMPRESSED_RATIO if n in COMPRESSED_SIZES else None,
     )
+    return floor
+
+
+def bench_large_latency(table: Table, name: str, db: Path, queries, floors: dict) -> None:
+    """Warm compressed search of an index too large for a float32 matrix in memory,
+    against the floor of the largest size measured before it in this run."""
+    with Retriever(db, exact=False) as compressed:
+        for q in queries[:3]:  # maps the codes, warms their pages
+            assert len(compressed.search_vector(q, k=K)) == K
+        (packed,) = timed_in_turns([lambda q: compressed.search_vector(q, k=K)], queries)
+    table.add(f"[{name}] Retriever.search_vector, compressed, warm", f"{packed * 1000:.2f} ms")
+    if not floors:
+        table.add(f"[{name}] compressed / floor", "no floor measured: add 1M to --sizes")
+        return
+    size = max(floors)
+    ratio = packed / floors[size]
+    table.add(
+        f"[{name}] compressed / the {label(size)} float32 floor",
+        f"{ratio:.2f}",
+        f"<= {TARGET_LARGE_RATIO}",
+        ratio <= TARGET_LARGE_RATIO,
+    )
 
 
 def bench_cold(table: Table, name: str, n: int, db: Path, url: str) -> None:
@@ -262,6 +380,7 @@ def bench_real(table: Table, work: Path, args) -> None:
     db = work / "search-minilm.db"
     remove_index(db)
     build_index(db, lambda first, count: rows[first : first + count], len(rows), rows.shape[1])
+    build_sidecar(db)
     table.add(
         f"[{name}] real all-MiniLM-L6-v2 vectors", f"{len(rows):,} x {rows.shape[1]}, {path.name}"
     )
@@ -278,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quick", action="store_true", help="only 10k and 100k")
     parser.add_argument("--keep", metavar="DIR", help="keep the built indexes in DIR for reuse")
+    parser.add_argument(
+        "--in-memory-gib",
+        type=float,
+        default=IN_MEMORY_GIB,
+        help="largest float32 matrix measured with a floor and the exact path",
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real MiniLM vectors")
     args = parser.parse_args(argv)
     chosen = "10k,100k" if args.quick else args.sizes  # "" measures only the real vectors
@@ -288,9 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     with work_dir(args.keep) as work, FakeServer() as fake:
         if not args.no_real:
             bench_real(table, work, args)
-        for n in sizes:
+        floors: dict[int, float] = {}
+        for n in sorted(sizes):
             with timer() as took:
-                bench_size(table, work, n, args, fake.url, mix)
+                bench_size(table, work, n, args, fake.url, mix, floors)
             print(f"{label(n)} done in {took[0]:.0f} s", flush=True)
     table.print()
     return 0

@@ -352,16 +352,14 @@ def status(db, as_json) -> None:
 @embed_model_option
 def search(query, k, mode, path_glob, exact, as_json, db, host, timeout, embed_model) -> None:
     """Find the passages that best match QUERY."""
-    from .ollama import OllamaClient
-    from .retriever import Retriever
+    from .index import Index
     from .service import search_index
 
     if not query.strip():
         raise click.UsageError("the query is empty")
-    client = OllamaClient(host, timeout=timeout)
     exact = True if exact else None
-    with Retriever(db, client=client, embed_model=embed_model, exact=exact) as retriever:
-        hits = search_index(retriever, query, k, mode=mode, path=path_glob)
+    with Index(db, host=host, embed_model=embed_model, timeout=timeout, exact=exact) as index:
+        hits = search_index(index.retriever(), query, k, mode=mode, path=path_glob)
     if hits.degraded:
         click.echo(f"note: {printable(hits.degraded, one_line=True)}", err=True)
     if as_json:
@@ -491,19 +489,14 @@ def ask(
 
     With no QUESTION, or `-`, the question is read from stdin.
     """
-    from .answer import answer
     from .cli_chat import show_answer
     from .cli_chat import show_context as print_context
-    from .ollama import OllamaClient
-    from .retriever import Retriever
+    from .index import Index
 
-    text, client = _read_question(question), OllamaClient(host, timeout=timeout)
-    with Retriever(db, client=client, embed_model=embed_model) as retriever:
-        result = answer(
+    text = _read_question(question)
+    with Index(db, host=host, embed_model=embed_model, chat_model=model, timeout=timeout) as index:
+        result = index.ask(
             text,
-            retriever,
-            client,
-            model=model,
             k=k,
             mode=mode,
             num_ctx=num_ctx,
@@ -531,16 +524,10 @@ def chat(
     Ctrl-D or /exit leaves.
     """
     from .cli_chat import run_chat
-    from .conversation import Conversation
-    from .ollama import OllamaClient
-    from .retriever import Retriever
+    from .index import Index
 
-    client = OllamaClient(host, timeout=timeout)
-    with Retriever(db, client=client, embed_model=embed_model) as retriever:
-        conversation = Conversation(
-            retriever,
-            client,
-            model=model,
+    with Index(db, host=host, embed_model=embed_model, chat_model=model, timeout=timeout) as index:
+        conversation = index.chat(
             k=k,
             mode=mode,
             num_ctx=num_ctx,

@@ -40,6 +40,8 @@ class Index:
     `embed_model` defaults to the one the index was built with (else
     RAGKIT_EMBED_MODEL, else nomic-embed-text); `chat_model` to RAGKIT_CHAT_MODEL,
     else llama3.2; `timeout` (seconds to wait for Ollama) to RAGKIT_TIMEOUT, else 300.
+    `exact` is the vector search's path (`Retriever`): None picks by index size, True
+    always scans every float32 row, False always takes the compressed path.
     Close it when done, or use it as a context manager.
     """
 
@@ -51,11 +53,13 @@ class Index:
         embed_model: str | None = None,
         chat_model: str | None = None,
         timeout: float | None = None,
+        exact: bool | None = None,
     ) -> None:
         self.path = config.db_path(db)
         self.client = OllamaClient(host, timeout=timeout)
         self.chat_model = config.chat_model(chat_model)
         self._embed_model = embed_model
+        self.exact = exact
         self._store: Store | None = None
         self._retriever: Retriever | None = None
 
@@ -108,7 +112,7 @@ class Index:
 
             store = self._open(create=False)
             self._retriever = Retriever(
-                store=store, client=self.client, embed_model=self._embed_model
+                store=store, client=self.client, embed_model=self._embed_model, exact=self.exact
             )
         return self._retriever
 

@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from ragkit import vectors as vectors_module
@@ -71,6 +73,17 @@ def test_hamming_counts_the_differing_signs_around_the_center():
     nearest = nearest_codes(got, 5)
     rest = np.setdiff1d(np.arange(300), nearest)
     assert list(nearest) == sorted(nearest) and got[nearest].max() <= got[rest].min()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 12), min_size=1, max_size=300),  # few values: many ties
+    st.integers(0, 320),
+)
+def test_nearest_codes_are_the_smallest_distances_ties_to_the_lower_rows(values, count):
+    distances = np.array(values, np.uint16)
+    expected = np.sort(np.argsort(distances, kind="stable")[:count])
+    np.testing.assert_array_equal(nearest_codes(distances, count), expected)
 
 
 def test_encoding_some_rows_fills_only_their_columns():
