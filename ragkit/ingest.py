@@ -25,7 +25,13 @@ from . import config
 from .chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP, Chunk, chunk_text
 from .discovery import absolute, discover_files
 from .embedmodels import profile_for, same_model
-from .errors import ConfigError, DimensionChanged, DocumentError, IndexMismatch
+from .errors import (
+    ConfigError,
+    DimensionChanged,
+    DocumentError,
+    IndexMismatch,
+    OllamaUnavailable,
+)
 from .ollama import OllamaClient
 from .readers import DEFAULT_MAX_READ_SECONDS, Document, read_bytes, read_document, read_documents
 from .runlock import exclusive_run
@@ -291,11 +297,18 @@ class Ingester:
         """Refuse to mix embedding models in one index, unless asked to rebuild. The old
         index is cleared only once the model has embedded a probe: a missing model or
         an unreachable Ollama keeps it. A model that is not pulled fails here, before any
-        file is read (one `/api/tags` call)."""
+        file is read (one `/api/tags` call). An Ollama that cannot be reached fails a
+        rebuild here, and any other run only at the first file that needs embedding: a
+        run in which nothing changed (or files were only removed) needs no Ollama."""
         indexed_with = self.store.embed_model
         if indexed_with and not same_model(indexed_with, self.embed_model) and not reembed:
             raise IndexMismatch(indexed_with, self.embed_model, self.store.path)
-        self.client.require_models([self.embed_model])
+        try:
+            self.client.require_models([self.embed_model])
+        except OllamaUnavailable:
+            if reembed:
+                raise
+            return  # the first embedding call raises it again, if one is needed
         if reembed:  # fail now, before the rebuild starts, if the model cannot embed
             self.client.embed_batch([f"{self.profile.document_prefix}ragkit"], self.embed_model)
 

@@ -185,6 +185,25 @@ def test_unreachable_ollama_writes_nothing(tmp_path, store):
     assert store.counts() == (0, 0)
 
 
+def test_a_run_that_needs_no_embedding_needs_no_ollama(tmp_path, store, client):
+    write_corpus(tmp_path, n=3)
+    Ingester(store, client).run([tmp_path])
+    dead = OllamaClient("127.0.0.1:9", timeout=(0.5, 1.0), retries=0)
+    unchanged = Ingester(store, dead).run([tmp_path])  # Ollama is down: nothing to embed
+    assert unchanged.unchanged == 3 and unchanged.failed == []
+    victim = sorted(tmp_path.iterdir())[0]
+    victim.unlink()
+    pruned = Ingester(store, dead).run([tmp_path])  # a removal needs no Ollama either
+    assert pruned.removed == 1 and store.counts()[0] == 2
+    victim.write_text("A new note about the dome shutter.\n")
+    with pytest.raises(OllamaUnavailable):  # this one does
+        Ingester(store, dead).run([tmp_path])
+    assert store.counts()[0] == 2
+    with pytest.raises(OllamaUnavailable):  # and a rebuild fails before it starts
+        Ingester(store, dead).run([tmp_path], reembed=True)
+    assert store.counts()[0] == 2
+
+
 # -- the command line ----------------------------------------------------------
 
 
