@@ -42,6 +42,7 @@ from .workers import Workers
 
 DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
 DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
+FIRST_BATCH = 8  # texts in a run's first embedding request; each next one twice that
 HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
 Outcome = Callable[[str, str, int, str], None]  # (path, kind, chunks, detail): `Ingester.update`
 
@@ -360,6 +361,7 @@ class _Run:
         self.files_done = 0
         self.queue: deque[tuple[_Pending, int]] = deque()  # chunks not yet sent
         self.in_flight: dict[Future, list[tuple[_Pending, int]]] = {}
+        self.next_batch = FIRST_BATCH  # doubles per request sent, up to the batch size
         self.chunks_embedded = self.chunks_known = 0
         self.bytes_expected = self.bytes_read = 0  # of files that look new or changed
         self.expected: dict[Path, int] = {}  # such a file -> its size
@@ -504,12 +506,16 @@ class _Run:
         """Send full batches while there is room; collect finished ones.
 
         While files remain, only full batches go out and we wait only when the
-        window is full; at the end everything is sent and awaited."""
-        size, window = self.ing.batch_size, self.ing.concurrency * 2
+        window is full; at the end everything is sent and awaited. The first
+        requests are small (FIRST_BATCH texts, doubling), so that on a slow server
+        the progress line moves within seconds, not after a whole batch."""
+        window = self.ing.concurrency * 2
         while True:
             while self.queue and len(self.in_flight) < window:
+                size = min(self.next_batch, self.ing.batch_size)
                 if len(self.queue) < size and not final:
                     break
+                self.next_batch *= 2
                 batch = [self.queue.popleft() for _ in range(min(size, len(self.queue)))]
                 texts = [self.ing.embed_text(p.chunks[i]) for p, i in batch]
                 future = pool.submit(self.ing.client.embed_batch, texts, self.ing.embed_model)
@@ -520,7 +526,7 @@ class _Run:
             done, _ = wait(
                 self.in_flight, timeout=None if must_wait else 0, return_when=FIRST_COMPLETED
             )
-            for future in done:
+            for future in [f for f in self.in_flight if f in done]:  # in the order sent
                 self._collect(future)
             if not must_wait and not done:
                 return

@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from click.testing import CliRunner
 
 from ragkit import vectors as vectors_module
 from ragkit.cli import cli

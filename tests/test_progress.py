@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from ragkit.index import Index
-from ragkit.ingest import DEFAULT_CONCURRENCY, DEFAULT_MAX_FILE_SIZE, Ingester, Progress
+from ragkit.ingest import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_FILE_SIZE,
+    FIRST_BATCH,
+    Ingester,
+    Progress,
+)
 from ragkit.ollama import OllamaClient
 from ragkit.store import Store
 from ragkit.terminal import parse_size
@@ -60,6 +66,15 @@ def test_chunks_are_reported_as_each_batch_comes_back(tmp_path, store, client):
     done = sorted({p.chunks_done for p in seen})
     assert done == list(range(0, seen[-1].chunks_total + 1, 2))
     assert seen[-1].chunks_done == store.counts()[1]
+
+
+def test_the_first_requests_are_small_so_progress_moves_early(tmp_path, store, client, fake_ollama):
+    write_equal_files(tmp_path / "notes", 40)  # 160 chunks
+    seen = run_collecting(store, client, tmp_path / "notes")
+    sizes = [len(body["input"]) for body in fake_ollama.bodies("/api/embed")]  # as they came
+    assert FIRST_BATCH == 8 and client.batch_size == 64 and store.counts()[1] == 160
+    assert sorted(sizes) == [8, 16, 32, 40, 64]  # 8, 16, 32, 64 sent in turn, then the rest
+    assert min(p.chunks_done for p in seen if p.chunks_done) == FIRST_BATCH
 
 
 def test_the_whole_run_is_estimated_in_chunks_from_the_bytes_read(tmp_path, store, client):
