@@ -200,7 +200,7 @@ def same_options_as(other: click.Command) -> Callable:
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.01),
-    default=2.0,
+    default=config.DEFAULT_WATCH_INTERVAL,
     show_default=True,
     callback=lambda ctx, param, value: _finite(value),
     metavar="SECONDS",
@@ -210,7 +210,7 @@ def same_options_as(other: click.Command) -> Callable:
 @click.option(
     "--settle",
     type=click.FloatRange(min=0),
-    default=0.5,
+    default=config.DEFAULT_WATCH_SETTLE,
     show_default=True,
     callback=lambda ctx, param, value: _finite(value),
     metavar="SECONDS",

@@ -14,6 +14,9 @@ DEFAULT_CHAT_MODEL = "llama3.2"
 DEFAULT_CHUNK_SIZE = 1000  # characters
 DEFAULT_OVERLAP = 150  # characters shared by neighbouring chunks
 DEFAULT_MAX_FILE_SIZE = 50 * 1024 * 1024  # bytes; larger files are refused, not read
+DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
+DEFAULT_WATCH_INTERVAL = 2.0  # seconds between looks when `watch` polls
+DEFAULT_WATCH_SETTLE = 0.5  # seconds a changed file must stay the same before `watch` takes it
 DEFAULT_NUM_CTX = 8192  # tokens; always sent, so Ollama never silently uses its 2048 default
 MAX_K = 10_000  # most passages one search returns: -k, and k in the library
 

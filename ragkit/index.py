@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .answer import Answer, AnswerStream
     from .catalog import Forgotten, IndexedDocument
     from .conversation import Conversation
-    from .ingest import IngestSummary, Progress
+    from .ingest import Ingester, IngestSummary, Progress
     from .retriever import Hits, Retriever
     from .watch import WatchEvent
 
@@ -127,9 +127,9 @@ class Index:
         embed_model: str | None = None,
         chunk_size: int | None = None,
         overlap: int | None = None,
-        max_file_size: int | str | None = "50MB",
+        max_file_size: int | str | None = config.DEFAULT_MAX_FILE_SIZE,
         batch_size: int | None = None,
-        concurrency: int = 3,
+        concurrency: int = config.DEFAULT_CONCURRENCY,
         include_outputs: bool = False,
         progress: bool = True,
         on_progress: Callable[[Progress], None] | None = None,
@@ -150,22 +150,14 @@ class Index:
         on_wait: told why, when another process is indexing this database and the run
         waits for it.
         """
-        from .discovery import check_paths
-        from .ingest import Ingester
-        from .terminal import ProgressLine, parse_size
+        from .terminal import ProgressLine
 
-        if isinstance(paths, str | Path):
-            paths = [paths]
-        paths = list(paths)
-        check_paths(paths)  # a mistyped folder creates no database
-        store = self._open(create=True)  # first: reading an empty file is refused
-        ingester = Ingester(
-            store,
-            self.client,
+        paths = _checked_paths(paths)
+        ingester = self._ingester(
             embed_model=embed_model or self.embed_model,
             chunk_size=chunk_size,
             overlap=overlap,
-            max_file_size=None if max_file_size is None else parse_size(max_file_size),
+            max_file_size=max_file_size,
             batch_size=batch_size,
             concurrency=concurrency,
             include_outputs=include_outputs,
@@ -263,40 +255,43 @@ class Index:
         self,
         paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
         *,
-        on_event: Callable[[WatchEvent], None] | None = None,
-        stop: Callable[[], bool] | None = None,
-        interval: float | None = None,
-        settle: float | None = None,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        prune: bool = True,
+        reembed: bool = False,
+        embed_model: str | None = None,
+        chunk_size: int | None = None,
+        overlap: int | None = None,
+        max_file_size: int | str | None = config.DEFAULT_MAX_FILE_SIZE,
+        batch_size: int | None = None,
+        concurrency: int = config.DEFAULT_CONCURRENCY,
+        include_outputs: bool = False,
+        interval: float = config.DEFAULT_WATCH_INTERVAL,
+        settle: float = config.DEFAULT_WATCH_SETTLE,
         notify: bool = True,
+        on_event: Callable[[WatchEvent], None] | None = None,
         on_wait: Callable[[str], None] | None = None,
-        **add_options: Any,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         """Index `paths`, then keep the index in step with them until `stop()` is true or
-        Ctrl-C. Takes the options of `add` (include, exclude, prune, reembed, chunk_size,
-        ...); notify=False polls every `interval` seconds; a file is indexed once it has
-        stayed the same for `settle` seconds. Each change is a `WatchEvent` to `on_event`
-        (default: its line printed, file names escaped); `on_wait` is told when another
-        process holds the index and the watcher waits for it.
+        Ctrl-C. Takes the options of `add`; notify=False polls every `interval` seconds;
+        a file is indexed once it has stayed the same for `settle` seconds. Each change
+        is a `WatchEvent` to `on_event` (default: its line printed, file names escaped);
+        `on_wait` is told when another process holds the index and the watcher waits.
 
             >>> index.watch("~/notes", exclude=["drafts"])
         """
-        from .discovery import check_paths
-        from .ingest import Ingester
-        from .terminal import parse_size
-        from .watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, Watcher
+        from .watch import Watcher
 
-        if isinstance(paths, str | Path):
-            paths = [paths]
-        check_paths(paths)  # a mistyped folder creates no database
-        scope = {key: add_options.pop(key) for key in ("include", "exclude") if key in add_options}
-        prune, reembed = add_options.pop("prune", True), add_options.pop("reembed", False)
-        size = add_options.pop("max_file_size", "50MB")
-        add_options.setdefault("embed_model", self._embed_model)
-        ingester = Ingester(
-            self._open(create=True),
-            self.client,
-            max_file_size=None if size is None else parse_size(size),
-            **add_options,
+        paths = _checked_paths(paths)
+        ingester = self._ingester(
+            embed_model=embed_model or self._embed_model,
+            chunk_size=chunk_size,
+            overlap=overlap,
+            max_file_size=max_file_size,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            include_outputs=include_outputs,
         )
         if on_event is None:
             from .terminal import printable
@@ -307,15 +302,34 @@ class Index:
         watcher = Watcher(
             ingester,
             paths,
+            include=include,
+            exclude=exclude,
             prune=prune,
-            interval=interval or DEFAULT_INTERVAL,
-            settle=DEFAULT_SETTLE if settle is None else settle,
+            interval=interval,
+            settle=settle,
             notify=notify,
             on_event=on_event,
             on_wait=on_wait,
-            **scope,
         )
         watcher.run(reembed=reembed, stop=stop)
+
+    def _ingester(self, *, max_file_size: int | str | None, **options: Any) -> Ingester:
+        """The `Ingester` of `add` and `watch`: this index (created if need be) and client."""
+        from .ingest import Ingester
+        from .terminal import parse_size
+
+        store = self._open(create=True)  # first: reading an empty file is refused
+        size = None if max_file_size is None else parse_size(max_file_size)
+        return Ingester(store, self.client, max_file_size=size, **options)
+
+
+def _checked_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list:
+    """`paths` as a list, each checked to exist: a mistyped folder creates no database."""
+    from .discovery import check_paths
+
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    check_paths(paths)
+    return paths
 
 
 _SHARED_KEYS = {"k", "mode", "num_ctx", "model", "options", "max_tokens"}

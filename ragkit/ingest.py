@@ -41,7 +41,7 @@ from .vectors import VectorCache
 from .workers import Workers
 
 DEFAULT_MAX_FILE_SIZE = config.DEFAULT_MAX_FILE_SIZE
-DEFAULT_CONCURRENCY = 3  # embedding requests in flight at once
+DEFAULT_CONCURRENCY = config.DEFAULT_CONCURRENCY
 FIRST_BATCH = 8  # texts in a run's first embedding request; each next one twice that
 HEADING_CONTEXT_CHARS = 200  # at most this much heading path is embedded with a chunk
 Outcome = Callable[[str, str, int, str], None]  # (path, kind, chunks, detail): `Ingester.update`

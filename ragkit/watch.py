@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import inotify
+from . import config, inotify
 from .discovery import JUNK_DIRS, absolute, check_paths, discover_files
 from .errors import OllamaUnavailable
 from .ingest import Ingester, IngestSummary
 
-DEFAULT_INTERVAL = 2.0  # seconds between looks when polling
-DEFAULT_SETTLE = 0.5  # a path must look the same this long before it is applied
+DEFAULT_INTERVAL = config.DEFAULT_WATCH_INTERVAL  # seconds between looks when polling
+DEFAULT_SETTLE = config.DEFAULT_WATCH_SETTLE  # a path must look the same this long
 RESCAN_SECONDS = 60.0  # with notifications, look everywhere this often anyway
 OPEN_WRITER_SECONDS = 30.0  # a file open for writing but untouched this long is taken anyway
 MAX_RETRY_SECONDS = 10.0  # while Ollama is away, try again at least this often

@@ -87,15 +87,18 @@ def test_the_whole_run_is_estimated_in_chunks_from_the_bytes_read(tmp_path, stor
     assert all(p.chunks_expected == chunks for p in seen if p.chunks_total == chunks)
 
 
-def test_index_add_has_real_keyword_arguments():
-    parameters = inspect.signature(Index.add).parameters
+@pytest.mark.parametrize("method", [Index.add, Index.watch])
+def test_index_add_and_watch_have_real_keyword_arguments(method):
+    parameters = inspect.signature(method).parameters
     expected = {"include", "exclude", "prune", "reembed", "chunk_size", "overlap"}
-    expected |= {"max_file_size", "batch_size", "concurrency", "progress", "on_progress"}
+    expected |= {"max_file_size", "batch_size", "concurrency", "include_outputs", "on_wait"}
+    expected |= {"progress", "on_progress"} if method is Index.add else {"interval", "settle"}
     assert expected <= set(parameters)
+    assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     assert all(p.kind is p.KEYWORD_ONLY for name, p in parameters.items() if name in expected)
     assert parse_size(parameters["max_file_size"].default) == DEFAULT_MAX_FILE_SIZE
     assert parameters["concurrency"].default == DEFAULT_CONCURRENCY
-    assert "max_file_size" in (Index.add.__doc__ or "")
+    assert "max_file_size" in (Index.add.__doc__ or "")  # and watch points to add's
 
 
 def test_index_add_refuses_an_unknown_keyword(tmp_path, fake_ollama):
