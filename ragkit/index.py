@@ -154,7 +154,7 @@ class Index:
 
         paths = _checked_paths(paths)
         ingester = self._ingester(
-            embed_model=embed_model or self.embed_model,
+            embed_model=embed_model,
             chunk_size=chunk_size,
             overlap=overlap,
             max_file_size=max_file_size,
@@ -285,7 +285,7 @@ class Index:
 
         paths = _checked_paths(paths)
         ingester = self._ingester(
-            embed_model=embed_model or self._embed_model,
+            embed_model=embed_model,
             chunk_size=chunk_size,
             overlap=overlap,
             max_file_size=max_file_size,
@@ -313,14 +313,20 @@ class Index:
         )
         watcher.run(reembed=reembed, stop=stop)
 
-    def _ingester(self, *, max_file_size: int | str | None, **options: Any) -> Ingester:
-        """The `Ingester` of `add` and `watch`: this index (created if need be) and client."""
+    def _ingester(
+        self, *, embed_model: str | None, max_file_size: int | str | None, **options: Any
+    ) -> Ingester:
+        """The `Ingester` of `add` and `watch`: this index (created if need be) and client;
+        the embedding model as asked, else this Index's, else the index's own."""
         from .ingest import Ingester
         from .terminal import parse_size
 
-        store = self._open(create=True)  # first: reading an empty file is refused
+        # The file first: another process may have created it a moment ago, still empty,
+        # and only a store opened to create accepts that.
+        store = self._open(create=True)
         size = None if max_file_size is None else parse_size(max_file_size)
-        return Ingester(store, self.client, max_file_size=size, **options)
+        model = embed_model or self._embed_model
+        return Ingester(store, self.client, embed_model=model, max_file_size=size, **options)
 
 
 def _checked_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list:

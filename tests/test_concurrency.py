@@ -51,6 +51,28 @@ def test_two_index_runs_at_once_make_the_union(tmp_path, fake_ollama, same_folde
     assert chunk_set(db) == chunk_set(clean)
 
 
+@pytest.mark.parametrize("method", ["add", "watch"])
+def test_an_index_file_another_run_just_created_empty_is_built_not_refused(
+    tmp_path, fake_ollama, method
+):
+    """The moment between another `ragkit index` creating the file and writing its
+    schema, made deterministic: the file exists and is empty."""
+    write_marked_corpus(tmp_path / "a", 3, random.Random(1))
+    db = tmp_path / "index.db"
+    db.touch(mode=0o600)
+    with Index(db, host=fake_ollama.url) as index:
+        if method == "add":
+            assert index.add(tmp_path / "a", progress=False).new == 3
+        else:
+            kinds = []
+            index.watch(
+                tmp_path / "a",
+                on_event=lambda event: kinds.append(event.kind),
+                stop=lambda: "watching" in kinds,  # once the first pass is done
+            )
+    assert chunk_set(db)
+
+
 def test_searches_during_an_index_run_never_fail(tmp_path, fake_ollama):
     a, b = tmp_path / "a", tmp_path / "b"
     write_marked_corpus(a, 30, random.Random(1))
