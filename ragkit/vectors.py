@@ -63,6 +63,7 @@ SENTINEL_ROWS = 8  # rows of a mapped sidecar compared with the store's blobs
 COMPRESSED_MIN_ROWS = 100_000
 CENTER_DRIFT = 2.0  # a kept center is recomputed once the row count changed this much
 CENTER_SAMPLE = 65_536  # rows, spread over the index, averaged into a new center
+COPY_BLOCK_ROWS = 262_144  # codes copied from the previous generation at a time
 
 
 def uses_codes(chunks: int, exact: bool | None = None) -> bool:
@@ -375,10 +376,8 @@ class VectorCache:
             else:
                 old_ids, old = previous
                 center = np.array(old.center)
-                at = np.minimum(np.searchsorted(old_ids, ids), len(old_ids) - 1)
-                kept = old_ids[at] == ids
-                words[:, kept] = old.words[:, at[kept]]
-                for found, rows in reader.blocks(ids[~kept]):
+                new_ids = _copy_kept_codes(old_ids, old.words, ids, words)
+                for found, rows in reader.blocks(new_ids):
                     columns = np.searchsorted(ids, found)
                     words[:, columns] = binary_codes(normalize_rows(rows), center)
                     self.rows_encoded += len(found)
@@ -442,6 +441,25 @@ def _mapped_codes(center_path, words_path, n: int, dim: int) -> Codes | None:
     ):
         return None
     return Codes(np.asarray(words), np.asarray(center))
+
+
+def _copy_kept_codes(
+    old_ids: np.ndarray, old_words: np.ndarray, ids: np.ndarray, words: np.ndarray
+) -> np.ndarray:
+    """Copy into `words` the old codes of every id in `ids` that `old_ids` has (both
+    ascending), COPY_BLOCK_ROWS columns at a time so that temporaries stay small;
+    return the ids that have none (new since)."""
+    new = []
+    for start in range(0, len(ids), COPY_BLOCK_ROWS):
+        part = ids[start : start + COPY_BLOCK_ROWS]
+        at = np.minimum(np.searchsorted(old_ids, part), len(old_ids) - 1)
+        kept = old_ids[at] == part
+        if kept.all() and at[-1] - at[0] == len(part) - 1:  # one run of old columns
+            words[:, start : start + len(part)] = old_words[:, at[0] : at[-1] + 1]
+        else:
+            words[:, start : start + len(part)][:, kept] = old_words[:, at[kept]]
+            new.append(part[~kept])
+    return np.concatenate(new) if new else np.zeros(0, np.int64)
 
 
 def _agrees_with_store(reader, ids: np.ndarray, codes: Codes) -> bool:

@@ -315,8 +315,10 @@ def test_a_retriever_never_mixes_codes_and_rows_of_two_generations(store):
     assert hits[0].path == "/docs/later.txt" and hits[0].score == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("block", [7, 262_144], ids=["blocks of 7", "one block"])
 @pytest.mark.parametrize("previous", ["in this process", "in the sidecar"])
-def test_a_small_change_reads_and_encodes_only_the_new_rows(store, previous):
+def test_a_small_change_reads_and_encodes_only_the_new_rows(store, previous, block, monkeypatch):
+    monkeypatch.setattr(vectors_module, "COPY_BLOCK_ROWS", block)
     filled(store)
     cache = VectorCache(store)
     _, before = cache.load_codes()
