@@ -20,7 +20,8 @@ each size, in the same run:
     own process, embeds the query at once) on the default path: wall time
     (<= 1.0 s at 100k) and peak RSS (<= 0.3 x the float32 matrix at 1M, where
     the compressed path is the default);
-  * disk bytes per chunk: database and sidecar;
+  * disk bytes per chunk: database and sidecar, as `ragkit index` leaves them (codes
+    from 100k chunks on) and after the exact runs (which add the float32 matrix);
   * the sidecar's build, in its own process (as `ragkit index` runs it): wall time
     and peak RSS, and its update after one document of 2,000 chunks is added and
     then removed again (rows read and encoded, time, peak RSS).
@@ -160,6 +161,7 @@ def bench_build(table: Table, name: str, db: Path, n: int, store_seconds: float 
         f"[{name}] sidecar build from scratch: {built} ({encoded:,} rows encoded)",
         f"{run.seconds:.1f} s, peak RSS {mib(run.peak_rss)} (matrix {mib(n * DIM * 4)})",
     )
+    add_disk(table, f"[{name}] disk as `ragkit index` leaves it: database + {built}", db, n)
     words, mix = random.Random(7), Mixture(DIM)
     with Store(db, create=False) as store:
         record = NewDocument("/bench/added.txt", "added", 1, 0.0, "text", None)
@@ -174,6 +176,13 @@ def bench_build(table: Table, name: str, db: Path, n: int, store_seconds: float 
         f"{added.seconds:.2f} s ({added_rows:,} rows encoded) / "
         f"{removed.seconds:.2f} s ({removed_rows:,}), peak RSS {mib(added.peak_rss)}",
     )
+
+
+def add_disk(table: Table, figure: str, db: Path, n: int) -> None:
+    with Store(db, create=False) as store:
+        size = store.stats()["size_bytes"]
+    sidecar = sidecar_bytes(db)
+    table.add(figure, f"{(size + sidecar) / n:,.0f} B/chunk ({mib(size)} + {mib(sidecar)})")
 
 
 def streamed_truth(db: Path, queries: np.ndarray) -> list[set[int]]:
@@ -268,13 +277,7 @@ def bench_size(
         floors[n] = bench_latency(table, name, n, db, queries)
     add_recall(table, name, db, mix.sample(args.recall_queries, seed=2**31), streamed=large)
     bench_cold(table, name, n, db, url)
-    with Store(db, create=False) as store:
-        stats = store.stats()
-    disk = stats["size_bytes"] + sidecar_bytes(db)
-    table.add(
-        f"[{name}] disk: database + sidecar",
-        f"{disk / n:,.0f} B/chunk ({mib(stats['size_bytes'])} + {mib(sidecar_bytes(db))})",
-    )
+    add_disk(table, f"[{name}] disk after the exact runs: database + sidecar", db, n)
     if not args.keep:
         remove_index(db)  # the next size needs the disk more
 
