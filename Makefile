@@ -20,7 +20,7 @@ $(BIN)/ragkit: pyproject.toml
 # The whole suite, soak runs and the real-model e2e test included, on both cores
 # (pytest-xdist): about 4 minutes on 2 cores.
 test: install
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -rR
 
 # Everything but the long fault-injection runs and real models (about 45 s): for quick iteration.
 quicktest: install
