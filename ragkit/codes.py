@@ -1,6 +1,6 @@
 """Binary sign codes of embeddings, for a first pass of vector search at 1/32 the bytes.
 
-    >>> center = row_mean(matrix)                     # float32 (dim,)
+    >>> center = matrix.mean(axis=0)                  # float32 (dim,)
     >>> codes = binary_codes(matrix, center)          # uint64 (code_words(dim), n)
     >>> distances = hamming(codes, binary_codes(q[None], center)[:, 0])
     >>> rows = nearest_codes(distances, 400)           # the 400 nearest codes
@@ -33,36 +33,19 @@ def code_words(dim: int) -> int:
     return -(-dim // 64)
 
 
-def row_mean(matrix: np.ndarray, *, block: int = CODE_BLOCK_ROWS) -> np.ndarray:
-    """The mean row of `matrix`, float32, summed a block at a time in float64."""
-    total = np.zeros(matrix.shape[1], np.float64)
-    for start in range(0, matrix.shape[0], block):
-        total += matrix[start : start + block].sum(axis=0, dtype=np.float64)
-    return (total / max(1, matrix.shape[0])).astype(np.float32)
-
-
 def binary_codes(
-    matrix: np.ndarray,
-    center: np.ndarray,
-    *,
-    rows: np.ndarray | None = None,
-    out: np.ndarray | None = None,
-    block: int = CODE_BLOCK_ROWS,
+    matrix: np.ndarray, center: np.ndarray, *, block: int = CODE_BLOCK_ROWS
 ) -> np.ndarray:
     """uint64 `(code_words(dim), n)`, column j the code of row j: its bit i is set
-    where row[i] > center[i]. With `rows`, only those rows are encoded, into the
-    same columns of `out` (which is returned)."""
+    where row[i] > center[i]."""
     n, dim = matrix.shape
-    count = n if rows is None else len(rows)
-    if out is None:
-        out = np.zeros((code_words(dim), n), np.uint64)
-    packed = np.zeros((min(block, count), code_words(dim) * 8), np.uint8)
-    for start in range(0, count, block):
-        end = min(count, start + block)
-        chosen = slice(start, end) if rows is None else rows[start:end]
+    out = np.zeros((code_words(dim), n), np.uint64)
+    packed = np.zeros((min(block, n), code_words(dim) * 8), np.uint8)
+    for start in range(0, n, block):
+        end = min(n, start + block)
         part = packed[: end - start]
-        part[:, : -(-dim // 8)] = np.packbits(matrix[chosen] > center, axis=1)
-        out[:, chosen] = part.view(np.uint64).T
+        part[:, : -(-dim // 8)] = np.packbits(matrix[start:end] > center, axis=1)
+        out[:, start:end] = part.view(np.uint64).T
     return out
 
 

@@ -24,7 +24,6 @@ import numpy as np
 
 SIDECAR_SUFFIX = ".vectors"
 STALE_TEMP_SECONDS = 3600  # temp files this old are a crashed writer's, whoever wrote them
-PARTS = ("ids", "f32", "center", "b1")
 _SIDECAR_FILE = re.compile(r"(?:([0-9a-f]+)-)?g(\d+)\.(?:ids|f32|center|b1)\.npy")
 _TEMP_FILE = re.compile(r"\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.\w+\.tmp")
 

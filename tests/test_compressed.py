@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ragkit import vectors as vectors_module
 from ragkit.cli import cli
-from ragkit.codes import binary_codes, code_words, hamming, nearest_codes, row_mean
+from ragkit.codes import binary_codes, code_words, hamming, nearest_codes
 from ragkit.errors import ConfigError
 from ragkit.retriever import Retriever
 from ragkit.store import Store
@@ -63,7 +63,7 @@ def rows_of(hits, store: Store) -> list[int]:
 def test_hamming_counts_the_differing_signs_around_the_center():
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(300, DIM)).astype(np.float32)
-    center = row_mean(matrix)
+    center = matrix.mean(axis=0)
     words = binary_codes(matrix, center, block=7)
     assert words.shape == (code_words(DIM), 300) == (1, 300)
     q = rng.normal(size=DIM).astype(np.float32)
@@ -86,13 +86,15 @@ def test_nearest_codes_are_the_smallest_distances_ties_to_the_lower_rows(values,
     np.testing.assert_array_equal(nearest_codes(distances, count), expected)
 
 
-def test_encoding_some_rows_fills_only_their_columns():
+def test_codes_encoded_in_blocks_are_padded_to_whole_words():
     matrix = np.random.default_rng(1).normal(size=(50, 130)).astype(np.float32)
     center = np.zeros(130, np.float32)
     full = binary_codes(matrix, center)
-    part = binary_codes(matrix, center, rows=np.array([3, 40]), out=np.zeros_like(full))
-    np.testing.assert_array_equal(part[:, [3, 40]], full[:, [3, 40]])
-    assert not part[:, :3].any() and full.shape == (3, 50)
+    assert full.shape == (3, 50)
+    np.testing.assert_array_equal(binary_codes(matrix, center, block=7), full)
+    bits = np.unpackbits(full.T.copy().view(np.uint8), axis=1)  # 192 bits a row
+    np.testing.assert_array_equal(bits[:, :130], matrix > 0)
+    assert not bits[:, 130:].any()
 
 
 # -- compressed = exact when the candidates hold the true top k -----------------------
@@ -354,7 +356,7 @@ def test_a_large_change_centers_the_codes_again(store):
     add_document(store, "big.txt", clustered(200, 8) + 5.0)  # 4x the rows, elsewhere
     _, after = VectorCache(store).load_codes()
     matrix = cache_matrix(store)
-    np.testing.assert_allclose(after.center, row_mean(matrix), rtol=1e-5)
+    np.testing.assert_allclose(after.center, matrix.mean(axis=0, dtype=np.float64), rtol=1e-5)
     assert not np.allclose(after.center, before.center)
 
 

@@ -553,12 +553,7 @@ class Store:
         """(generation, chunk ids int64 (n,), embeddings float32 (n, dim)), ordered by id,
         all in memory: for small indexes and tests (the sidecar streams instead)."""
         with self.embeddings() as reader:
-            blocks = [(ids.copy(), rows.copy()) for ids, rows in reader.blocks()]
-            generation, dim = reader.generation, reader.dim
-        if not blocks:
-            return generation, np.empty(0, np.int64), np.empty((0, dim), np.float32)
-        ids, rows = zip(*blocks, strict=True)
-        return generation, np.concatenate(ids), np.concatenate(rows)
+            return reader.generation, *reader.rows_of()
 
     def embeddings_of(self, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`(found ids ascending, float32 rows)` of these chunks, as stored; ids of

@@ -76,9 +76,13 @@ class EmbeddingReader:
         if filled:
             yield block_ids[:filled], block[:filled]
 
-    def rows_of(self, ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(found ids ascending, their float32 rows)` for these ids, in one piece."""
-        found = [(i.copy(), r.copy()) for i, r in self.blocks(np.asarray(ids, np.int64))]
+    def rows_of(
+        self, ids: Sequence[int] | np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`(found ids ascending, their float32 rows)` for these ids (None: every chunk),
+        in one piece: the `blocks` joined."""
+        wanted = None if ids is None else np.asarray(ids, np.int64)
+        found = [(i.copy(), r.copy()) for i, r in self.blocks(wanted)]
         if not found:
             return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
         return np.concatenate([i for i, _ in found]), np.concatenate([r for _, r in found])
